@@ -14,4 +14,4 @@ pub use auth::AuthMethod;
 pub use connector::{Connector, Scalar, ValueType, Variable};
 pub use endpoint::{Body, Endpoint, Method, Pagination};
 pub use instance::{Instance, InstanceValue};
-pub use schema::{connector_schema, instance_schema};
+pub use schema::{connector_schema, instance_schema, schema_text};

@@ -22,6 +22,11 @@ pub fn instance_schema() -> Value {
     generate::<Instance>("Instance")
 }
 
+/// A schema as written to `schemas/*.json`: pretty-printed JSON and a final newline.
+pub fn schema_text(schema: &Value) -> String {
+    format!("{}\n", serde_json::to_string_pretty(schema).expect("a JSON value serializes"))
+}
+
 fn generate<T: JsonSchema>(title: &str) -> Value {
     let generator = SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<T>().to_value();

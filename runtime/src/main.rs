@@ -1,1 +1,7 @@
-fn main() {}
+//! `connector`: check, compile and run declarative API connectors.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,225 @@
+//! `template-syntax` and `undefined-reference`: every template parses and every reference
+//! names something that exists where the template is used.
+
+use std::collections::{HashMap, HashSet};
+
+use connector_spec::endpoint::Pagination;
+
+use super::sites::{auth_fields, auth_variables, Place, Site};
+use super::Ctx;
+use crate::diagnostic::Diagnostic;
+use crate::suggest;
+use crate::template::{self, Namespace, Ref};
+
+/// What the templates reference, for the unused-variable checks.
+#[derive(Debug, Default)]
+pub struct Usage {
+    /// `vars.*` names referenced from connector-wide places (connector variable defaults,
+    /// base URL, endpoints).
+    pub vars_global: HashSet<String>,
+    /// `vars.*` names referenced inside each auth method.
+    pub vars_by_method: HashMap<String, HashSet<String>>,
+    /// `input.*` names referenced in each endpoint.
+    pub inputs: HashMap<String, HashSet<String>>,
+}
+
+/// Parses every template, reports syntax errors and undefined references, and returns what
+/// is used.
+pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) -> Usage {
+    let mut usage = Usage::default();
+    for site in &ctx.sites {
+        let pieces = match template::parse(site.text) {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(
+                    Diagnostic::error("template-syntax", e.message)
+                        .at(site.pointer.clone(), ctx.locs.inside(&site.pointer, ctx.source, e.offset, e.len))
+                        .help(e.help),
+                );
+                continue;
+            }
+        };
+        for (target, offset, len) in template::refs(&pieces) {
+            record(&mut usage, site, target);
+            if let Err((message, help)) = resolve(ctx, site.place, target) {
+                let mut d = Diagnostic::error("undefined-reference", message)
+                    .at(site.pointer.clone(), ctx.locs.inside(&site.pointer, ctx.source, offset, len));
+                if let Some(help) = help {
+                    d = d.help(help);
+                }
+                out.push(d);
+            }
+        }
+    }
+    usage
+}
+
+fn record(usage: &mut Usage, site: &Site<'_>, target: &Ref) {
+    match (target.ns, site.place) {
+        (Namespace::Vars, Place::Auth(m) | Place::Apply(m)) => {
+            usage.vars_by_method.entry(m.to_owned()).or_default().insert(target.name.clone());
+        }
+        (Namespace::Vars, _) => {
+            // A connector variable's default does not use the variable itself.
+            let own = format!("/variables/{}/default", crate::yaml::escape(&target.name));
+            if site.pointer != own {
+                usage.vars_global.insert(target.name.clone());
+            }
+        }
+        (Namespace::Input, Place::Endpoint(e)) => {
+            usage.inputs.entry(e.to_owned()).or_default().insert(target.name.clone());
+        }
+        _ => {}
+    }
+}
+
+type Problem = (String, Option<String>);
+
+/// Whether `target` exists at `place`; if not, the message and help.
+fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem> {
+    let c = ctx.connector;
+    let name = target.name.as_str();
+    let names: Vec<String> = match (target.ns, place) {
+        (Namespace::Vars, Place::ConnectorVar) => c.variables.keys().cloned().collect(),
+        (Namespace::Vars, Place::Auth(m) | Place::Apply(m)) => {
+            let mut v: Vec<String> = c.variables.keys().cloned().collect();
+            v.extend(auth_variables(&c.auth[m]).keys().cloned());
+            v
+        }
+        (Namespace::Vars, Place::Base | Place::Endpoint(_)) => {
+            let mut v: Vec<String> = c.variables.keys().cloned().collect();
+            v.extend(common(c.auth.values().map(|m| auth_variables(m).keys().cloned().collect())));
+            if !v.iter().any(|n| n == name) {
+                let owners: Vec<&str> = c
+                    .auth
+                    .iter()
+                    .filter(|(_, m)| auth_variables(m).contains_key(name))
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                if !owners.is_empty() {
+                    return Err((
+                        format!("`vars.{name}` is a variable of the auth method `{}` only", owners.join("`, `")),
+                        Some(format!(
+                            "endpoints run with any auth method; declare `{name}` under the connector's `variables`"
+                        )),
+                    ));
+                }
+            }
+            v
+        }
+        (Namespace::Auth, Place::Apply(m)) => auth_fields(&c.auth[m]),
+        (Namespace::Auth, Place::Base | Place::Endpoint(_)) => {
+            let v = common(c.auth.values().map(auth_fields));
+            if !v.iter().any(|n| n == name) {
+                let owners: Vec<&str> = c
+                    .auth
+                    .iter()
+                    .filter(|(_, m)| auth_fields(m).iter().any(|f| f == name))
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                if !owners.is_empty() {
+                    return Err((
+                        format!("`auth.{name}` is a field of the auth method `{}` only", owners.join("`, `")),
+                        Some("endpoints run with any auth method; give every method this field".into()),
+                    ));
+                }
+            }
+            v
+        }
+        (Namespace::Auth, _) => {
+            return Err((
+                format!("`auth.{name}` is not available here"),
+                Some("`auth.*` fields exist after authentication: use them in `apply` and in endpoints".into()),
+            ))
+        }
+        (Namespace::Input, Place::Endpoint(e)) => c.endpoints[e].inputs.keys().cloned().collect(),
+        (Namespace::Input, _) => {
+            return Err((
+                format!("`input.{name}` is not available here"),
+                Some("`input.*` values are passed to endpoints; use `vars.*` outside endpoints".into()),
+            ))
+        }
+        (Namespace::Page, Place::Endpoint(e)) => match &c.endpoints[e].pagination {
+            Some(p) => page_names(p).iter().map(|s| s.to_string()).collect(),
+            None => {
+                return Err((
+                    format!("`page.{name}` is used but the endpoint `{e}` has no `pagination`"),
+                    Some("add `pagination:` to the endpoint, or remove the reference".into()),
+                ))
+            }
+        },
+        (Namespace::Page, _) => {
+            return Err((
+                format!("`page.{name}` is not available here"),
+                Some("`page.*` exists only in paginated endpoints".into()),
+            ))
+        }
+    };
+    if names.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ns = target.ns.as_str();
+    let what = match target.ns {
+        Namespace::Vars => "variable",
+        Namespace::Auth => "auth field",
+        Namespace::Input => "input",
+        Namespace::Page => "page value",
+    };
+    let help = match suggest::did_you_mean(name, candidates.iter().copied()) {
+        Some(best) => Some(format!("did you mean `{ns}.{best}`?")),
+        None => elsewhere(ctx, place, target).or_else(|| {
+            if candidates.is_empty() {
+                Some(format!("no {what} is declared here"))
+            } else {
+                let list: Vec<String> = candidates.iter().take(12).map(|c| format!("`{ns}.{c}`")).collect();
+                Some(format!("declared here: {}", list.join(", ")))
+            }
+        }),
+    };
+    Err((format!("unknown {what} `{ns}.{name}`"), help))
+}
+
+/// A hint when the name exists in another namespace.
+fn elsewhere(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Option<String> {
+    let c = ctx.connector;
+    let name = &target.name;
+    let in_vars = c.variables.contains_key(name) || c.auth.values().any(|m| auth_variables(m).contains_key(name));
+    let in_inputs = match place {
+        Place::Endpoint(e) => c.endpoints[e].inputs.contains_key(name),
+        _ => false,
+    };
+    let in_auth = c.auth.values().any(|m| auth_fields(m).contains(name));
+    let alt = if in_vars && target.ns != Namespace::Vars {
+        "vars"
+    } else if in_inputs && target.ns != Namespace::Input {
+        "input"
+    } else if in_auth && target.ns != Namespace::Auth {
+        "auth"
+    } else {
+        return None;
+    };
+    Some(format!("did you mean `{alt}.{name}`?"))
+}
+
+/// The names present in every list (none when there are no lists).
+fn common(lists: impl Iterator<Item = Vec<String>>) -> Vec<String> {
+    let mut result: Option<Vec<String>> = None;
+    for list in lists {
+        result = Some(match result {
+            None => list,
+            Some(prev) => prev.into_iter().filter(|n| list.contains(n)).collect(),
+        });
+    }
+    result.unwrap_or_default()
+}
+
+/// The `page.*` names of a pagination style.
+pub fn page_names(p: &Pagination) -> &'static [&'static str] {
+    match p {
+        Pagination::Offset(_) => &["offset", "limit"],
+        Pagination::Page(_) => &["number", "size"],
+        Pagination::Cursor(_) => &["cursor"],
+        Pagination::LinkHeader(_) => &[],
+    }
+}

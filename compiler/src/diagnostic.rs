@@ -1,0 +1,216 @@
+//! Diagnostics: what the compiler found, where, and what to do about it.
+//!
+//! A [`Diagnostic`] carries a stable code, a message, a 1-based line and column, the JSON
+//! pointer of the node it is about and an optional help text. It renders in two forms: the
+//! human form of rustc (header, `-->` location, source line with carets) and the JSON form of
+//! `connector check --format json`.
+
+use serde::Serialize;
+
+/// How serious a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The connector cannot be compiled.
+    Error,
+    /// The connector compiles, but something is probably wrong.
+    Warning,
+}
+
+impl Severity {
+    /// `error` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A position in a source file: 1-based line and column (in characters), and the length in
+/// characters of the text it covers on that line (at least 1 for the carets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column in characters, from 1.
+    pub column: usize,
+    /// Characters covered on that line.
+    pub len: usize,
+}
+
+/// One finding of the compiler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable code, e.g. `undefined-reference`; `docs/authoring.md` lists them all.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// The file, as it was named on the command line.
+    pub file: String,
+    /// Line, from 1 (0 when the finding is about the whole file).
+    pub line: usize,
+    /// Column in characters, from 1 (0 when the finding is about the whole file).
+    pub column: usize,
+    /// JSON pointer of the node the finding is about (`""` for the whole document).
+    pub pointer: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// Characters covered by the carets.
+    #[serde(skip)]
+    pub len: usize,
+    /// Short text printed beside the carets.
+    #[serde(skip)]
+    pub label: Option<String>,
+}
+
+impl Diagnostic {
+    /// A new error at `pos`.
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, code, message)
+    }
+
+    /// A new warning at `pos`.
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, code, message)
+    }
+
+    fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity,
+            code,
+            message: message.into(),
+            file: String::new(),
+            line: 0,
+            column: 0,
+            pointer: String::new(),
+            help: None,
+            len: 1,
+            label: None,
+        }
+    }
+
+    /// Places the diagnostic at `pos`, about the node at `pointer`.
+    pub fn at(mut self, pointer: impl Into<String>, pos: Pos) -> Self {
+        self.pointer = pointer.into();
+        self.line = pos.line;
+        self.column = pos.column;
+        self.len = pos.len.max(1);
+        self
+    }
+
+    /// Adds a help text.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a short label printed beside the carets.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Whether this is an error.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Renders the diagnostic the way rustc does, with the source line and carets when
+    /// `source` is given and the line exists in it.
+    pub fn render(&self, source: Option<&str>) -> String {
+        let mut out = format!("{}[{}]: {}\n", self.severity.as_str(), self.code, self.message);
+        if self.line == 0 {
+            out.push_str(&format!("  --> {}\n", self.file));
+        } else {
+            let number = self.line.to_string();
+            let gutter = " ".repeat(number.len());
+            out.push_str(&format!(
+                "{gutter}--> {}:{}:{}\n",
+                self.file, self.line, self.column
+            ));
+            if let Some(text) = source.and_then(|s| s.lines().nth(self.line - 1)) {
+                let text = printable(text);
+                let before = self.column.saturating_sub(1).min(text.chars().count());
+                let pad: String = text
+                    .chars()
+                    .take(before)
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                out.push_str(&format!("{gutter} |\n"));
+                out.push_str(&format!("{number} | {text}\n"));
+                out.push_str(&format!("{gutter} | {pad}{}", "^".repeat(self.len.max(1))));
+                if let Some(label) = &self.label {
+                    out.push(' ');
+                    out.push_str(label);
+                }
+                out.push('\n');
+            }
+            if self.help.is_some() {
+                out.push_str(&format!("{gutter} |\n"));
+            }
+        }
+        if let Some(help) = &self.help {
+            let gutter = " ".repeat(self.line.max(1).to_string().len());
+            out.push_str(&format!("{gutter} = help: {help}\n"));
+        }
+        out
+    }
+
+    /// Renders the diagnostic on one line: `error[code]: file:line:column: message`.
+    pub fn render_short(&self) -> String {
+        if self.line == 0 {
+            format!("{}[{}]: {}: {}", self.severity.as_str(), self.code, self.file, self.message)
+        } else {
+            format!(
+                "{}[{}]: {}:{}:{}: {}",
+                self.severity.as_str(),
+                self.code,
+                self.file,
+                self.line,
+                self.column,
+                self.message
+            )
+        }
+    }
+}
+
+/// The line with control characters other than tab replaced, so a hostile file cannot drive
+/// the terminal.
+fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| if c.is_control() && c != '\t' { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// Sorts diagnostics by position, errors first on the same line.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (&a.file, a.line, a.column, a.severity, a.code).cmp(&(&b.file, b.line, b.column, b.severity, b.code))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_snippet_with_caret_and_help() {
+        let source = "a: 1\nurl: \"{{ vars.regoin }}\"\n";
+        let d = Diagnostic::error("undefined-reference", "unknown variable `regoin`")
+            .at("/url", Pos { line: 2, column: 10, len: 11 })
+            .label("not declared")
+            .help("did you mean `vars.region`?");
+        let d = Diagnostic { file: "x.yaml".into(), ..d };
+        let text = d.render(Some(source));
+        assert_eq!(
+            text,
+            "error[undefined-reference]: unknown variable `regoin`\n \
+             --> x.yaml:2:10\n  |\n2 | url: \"{{ vars.regoin }}\"\n  |          ^^^^^^^^^^^ not declared\n  |\n  \
+             = help: did you mean `vars.region`?\n"
+        );
+    }
+}

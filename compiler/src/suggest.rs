@@ -1,0 +1,62 @@
+//! "Did you mean …?" by edit distance.
+
+/// The candidate closest to `word`, if it is close enough to be a likely misspelling.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// A help text: "did you mean `x`?" when one candidate is close, else the list of valid
+/// names (or `None` when there are none).
+pub fn help<'a>(word: &str, candidates: &[&'a str], quote: impl Fn(&str) -> String) -> Option<String> {
+    if let Some(best) = did_you_mean(word, candidates.iter().copied()) {
+        return Some(format!("did you mean {}?", quote(best)));
+    }
+    if candidates.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = candidates.iter().map(|c| quote(c)).collect();
+    Some(format!("valid values are {}", list.join(", ")))
+}
+
+/// Optimal string alignment distance: Levenshtein plus transpositions.
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        rows[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_close_names_only() {
+        assert_eq!(did_you_mean("regoin", ["region", "api_url"]), Some("region"));
+        assert_eq!(did_you_mean("client_secert", ["client_id", "client_secret"]), Some("client_secret"));
+        assert_eq!(did_you_mean("zzz", ["region", "api_url"]), None);
+        assert_eq!(did_you_mean("URL", ["url"]), Some("url"));
+    }
+}
