@@ -122,7 +122,12 @@ impl Diagnostic {
     /// Renders the diagnostic the way rustc does, with the source line and carets when
     /// `source` is given and the line exists in it.
     pub fn render(&self, source: Option<&str>) -> String {
-        let mut out = format!("{}[{}]: {}\n", self.severity.as_str(), self.code, self.message);
+        let mut out = format!(
+            "{}[{}]: {}\n",
+            self.severity.as_str(),
+            self.code,
+            self.message
+        );
         if self.line == 0 {
             out.push_str(&format!("  --> {}\n", self.file));
         } else {
@@ -163,7 +168,13 @@ impl Diagnostic {
     /// Renders the diagnostic on one line: `error[code]: file:line:column: message`.
     pub fn render_short(&self) -> String {
         if self.line == 0 {
-            format!("{}[{}]: {}: {}", self.severity.as_str(), self.code, self.file, self.message)
+            format!(
+                "{}[{}]: {}: {}",
+                self.severity.as_str(),
+                self.code,
+                self.file,
+                self.message
+            )
         } else {
             format!(
                 "{}[{}]: {}:{}:{}: {}",
@@ -182,14 +193,20 @@ impl Diagnostic {
 /// the terminal.
 fn printable(line: &str) -> String {
     line.chars()
-        .map(|c| if c.is_control() && c != '\t' { '\u{FFFD}' } else { c })
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
-/// Sorts diagnostics by position, errors first on the same line.
+/// Sorts the diagnostics of one file by position, errors first at the same place.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.severity, a.code).cmp(&(&b.file, b.line, b.column, b.severity, b.code))
+        (a.line, a.column, a.severity, a.code).cmp(&(b.line, b.column, b.severity, b.code))
     });
 }
 
@@ -201,10 +218,20 @@ mod tests {
     fn renders_snippet_with_caret_and_help() {
         let source = "a: 1\nurl: \"{{ vars.regoin }}\"\n";
         let d = Diagnostic::error("undefined-reference", "unknown variable `regoin`")
-            .at("/url", Pos { line: 2, column: 10, len: 11 })
+            .at(
+                "/url",
+                Pos {
+                    line: 2,
+                    column: 10,
+                    len: 11,
+                },
+            )
             .label("not declared")
             .help("did you mean `vars.region`?");
-        let d = Diagnostic { file: "x.yaml".into(), ..d };
+        let d = Diagnostic {
+            file: "x.yaml".into(),
+            ..d
+        };
         let text = d.render(Some(source));
         assert_eq!(
             text,
@@ -214,3 +241,175 @@ mod tests {
         );
     }
 }
+
+/// Every diagnostic code, with its severity and what it means. `docs/authoring.md` lists them
+/// and a test proves each one is produced by some input.
+pub const CODES: &[(&str, Severity, &str)] = &[
+    ("io", Severity::Error, "a file or folder could not be read"),
+    (
+        "no-connectors",
+        Severity::Error,
+        "a folder holds no `*.yaml` or `*.yml` file",
+    ),
+    ("binary-file", Severity::Error, "the file is not UTF-8 text"),
+    ("empty-file", Severity::Error, "the file has no content"),
+    ("yaml-syntax", Severity::Error, "the file is not valid YAML"),
+    (
+        "multiple-documents",
+        Severity::Error,
+        "the file holds more than one YAML document",
+    ),
+    ("yaml-tag", Severity::Error, "a YAML tag other than `!!str`"),
+    (
+        "yaml-number",
+        Severity::Error,
+        "a number that is not finite (`.inf`, `.nan`)",
+    ),
+    (
+        "yaml-key",
+        Severity::Error,
+        "a mapping or list used as a key",
+    ),
+    (
+        "yaml-too-deep",
+        Severity::Error,
+        "nesting deeper than 64 levels",
+    ),
+    (
+        "yaml-too-large",
+        Severity::Error,
+        "more than a million nodes once aliases are expanded",
+    ),
+    (
+        "duplicate-key",
+        Severity::Error,
+        "a key written twice in one mapping",
+    ),
+    (
+        "unknown-key",
+        Severity::Error,
+        "a key the format does not have here",
+    ),
+    ("missing-key", Severity::Error, "a required key is missing"),
+    (
+        "unknown-type",
+        Severity::Error,
+        "an auth or pagination `type` that does not exist",
+    ),
+    (
+        "wrong-type",
+        Severity::Error,
+        "a value of the wrong type (text for a number, a list for a mapping)",
+    ),
+    (
+        "invalid-value",
+        Severity::Error,
+        "a value outside what is allowed (unknown name, out of range, bad pattern)",
+    ),
+    (
+        "template-syntax",
+        Severity::Error,
+        "a `{{ … }}` that does not parse",
+    ),
+    (
+        "undefined-reference",
+        Severity::Error,
+        "a reference to something not declared, or not available there",
+    ),
+    (
+        "unused-variable",
+        Severity::Warning,
+        "a variable nobody uses",
+    ),
+    (
+        "unused-input",
+        Severity::Warning,
+        "an endpoint input nobody uses",
+    ),
+    (
+        "variable-cycle",
+        Severity::Error,
+        "variable defaults that depend on each other in a loop",
+    ),
+    (
+        "value-type",
+        Severity::Error,
+        "a default or `enum` value that does not match the variable's `type`",
+    ),
+    (
+        "default-not-in-enum",
+        Severity::Error,
+        "a default that is not one of the `enum` values",
+    ),
+    (
+        "required-with-default",
+        Severity::Warning,
+        "a required variable with a default that can never be used",
+    ),
+    (
+        "duplicate-name",
+        Severity::Error,
+        "a name declared twice (connector and auth variable, headers differing in case)",
+    ),
+    (
+        "secret-default",
+        Severity::Error,
+        "a secret with a default value",
+    ),
+    (
+        "secret-in-url",
+        Severity::Error,
+        "a secret put in a URL or query parameter",
+    ),
+    (
+        "insecure-token-url",
+        Severity::Error,
+        "credentials sent over plain `http://` to a host other than loopback",
+    ),
+    ("broad-scope", Severity::Warning, "a scope of `*` or `…:*`"),
+    (
+        "client-auth-conflict",
+        Severity::Error,
+        "an `Authorization` header written beside a `client_auth` that sets credentials",
+    ),
+    (
+        "missing-base-url",
+        Severity::Error,
+        "a relative endpoint URL with no `base_url`",
+    ),
+    (
+        "pagination-without-records",
+        Severity::Error,
+        "`pagination` without `records`",
+    ),
+    (
+        "body-shape",
+        Severity::Error,
+        "a body that is not exactly one of `form`, `json`, `raw` (with `content_type`)",
+    ),
+    (
+        "invalid-pointer",
+        Severity::Error,
+        "a `records` or pagination path that is not a JSON pointer",
+    ),
+    (
+        "invalid-status",
+        Severity::Error,
+        "a retry or re-authentication status that is not an HTTP failure status",
+    ),
+    (
+        "invalid-header-name",
+        Severity::Error,
+        "a header name that is not an HTTP token",
+    ),
+    (
+        "missing-token-url",
+        Severity::Error,
+        "an OAuth 2 method with neither `request.url` nor `issuer`",
+    ),
+    (
+        "missing-authorize-url",
+        Severity::Error,
+        "an authorization code method with no authorization URL",
+    ),
+];

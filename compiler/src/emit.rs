@@ -85,7 +85,8 @@ fn inline(v: &Value) -> String {
 /// A string as a plain scalar when that reads back as the same string, else double-quoted.
 fn scalar_string(s: &str) -> String {
     let plain_safe = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || " _-./:()+@".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || " _-./:()+@".contains(c))
         && !s.starts_with([' ', '-', ':', '.', '@'])
         && !s.ends_with([' ', ':'])
         && !s.contains(": ")

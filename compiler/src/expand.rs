@@ -7,12 +7,13 @@
 use indexmap::IndexMap;
 
 use connector_spec::auth::{
-    ApiKeyAuth, Apply, AuthorizationCodeGrant, Authorize, BasicAuth, BearerAuth, ClientAuth, CustomAuth,
-    CustomResponse, JwtAlgorithm, JwtBearerGrant, JwtSigning, KeyLocation, OAuth2Grant, Pkce, ScopeCheck,
-    TokenRequest, TokenResponse,
+    ApiKeyAuth, Apply, AuthorizationCodeGrant, Authorize, BasicAuth, BearerAuth, ClientAuth,
+    CustomAuth, CustomResponse, JwtAlgorithm, JwtBearerGrant, JwtSigning, KeyLocation, OAuth2Grant,
+    Pkce, ScopeCheck, TokenRequest, TokenResponse,
 };
 use connector_spec::endpoint::{
-    CursorPagination, Endpoint, LinkHeaderPagination, Method, OffsetPagination, PagePagination, Pagination, Retry,
+    CursorPagination, Endpoint, LinkHeaderPagination, Method, OffsetPagination, PagePagination,
+    Pagination, Retry,
 };
 use connector_spec::{AuthMethod, Body, Connector, Scalar, ValueType, Variable};
 
@@ -73,7 +74,10 @@ pub fn expand(connector: &Connector) -> Connector {
     for (name, method) in out.auth.iter_mut() {
         expand_auth(method);
         // A connector variable of the same name stands in for a standard one.
-        let written: Vec<String> = crate::checks::sites::auth_variables(&connector.auth[name]).keys().cloned().collect();
+        let written: Vec<String> = crate::checks::sites::auth_variables(&connector.auth[name])
+            .keys()
+            .cloned()
+            .collect();
         if let Some(vars) = auth_variables_mut(method) {
             vars.retain(|name, _| !shared.contains(name) || written.contains(name));
         }
@@ -89,9 +93,9 @@ pub fn expand(connector: &Connector) -> Connector {
 
 fn auth_variables_mut(method: &mut AuthMethod) -> Option<&mut IndexMap<String, Variable>> {
     Some(match method {
-        AuthMethod::Oauth2ClientCredentials(g) | AuthMethod::Oauth2Password(g) | AuthMethod::Oauth2RefreshToken(g) => {
-            &mut g.variables
-        }
+        AuthMethod::Oauth2ClientCredentials(g)
+        | AuthMethod::Oauth2Password(g)
+        | AuthMethod::Oauth2RefreshToken(g) => &mut g.variables,
         AuthMethod::Oauth2JwtBearer(g) => &mut g.variables,
         AuthMethod::Oauth2AuthorizationCode(g) => &mut g.variables,
         AuthMethod::Custom(c) => &mut c.variables,
@@ -114,8 +118,14 @@ fn var(label: &str, default: Option<&str>, required: bool, secret: bool) -> Vari
 
 /// Standard variables first (replaced in place by the author's of the same name), then the
 /// author's others, every variable with an explicit type.
-fn merge_variables(standard: Vec<(&str, Variable)>, written: &IndexMap<String, Variable>) -> IndexMap<String, Variable> {
-    let mut out: IndexMap<String, Variable> = standard.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+fn merge_variables(
+    standard: Vec<(&str, Variable)>,
+    written: &IndexMap<String, Variable>,
+) -> IndexMap<String, Variable> {
+    let mut out: IndexMap<String, Variable> = standard
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     for (name, v) in written {
         out.insert(name.clone(), v.clone());
     }
@@ -173,7 +183,10 @@ fn expand_grant(g: &mut OAuth2Grant, grant: Grant) {
 }
 
 fn expand_jwt_bearer(g: &mut JwtBearerGrant) {
-    let service_account = g.assertion.as_ref().is_some_and(|a| a.service_account.is_some());
+    let service_account = g
+        .assertion
+        .as_ref()
+        .is_some_and(|a| a.service_account.is_some());
     expand_oauth(parts!(g), Grant::JwtBearer, service_account);
     let assertion = g.assertion.get_or_insert_with(JwtSigning::default);
     if assertion.service_account.is_none() {
@@ -194,7 +207,8 @@ fn expand_authorization_code(g: &mut AuthorizationCodeGrant) {
     if !authorize.params.contains_key("scope") {
         authorize.params.insert("scope".into(), tpl("scope"));
     }
-    g.token_sharing.get_or_insert(connector_spec::auth::TokenSharing::PerInstance);
+    g.token_sharing
+        .get_or_insert(connector_spec::auth::TokenSharing::PerInstance);
 }
 
 fn fill_jwt(jwt: &mut JwtSigning) {
@@ -203,20 +217,30 @@ fn fill_jwt(jwt: &mut JwtSigning) {
 }
 
 fn expand_oauth(p: OAuthParts<'_>, grant: Grant, service_account: bool) {
-    let default_client_auth = if grant == Grant::JwtBearer { ClientAuth::None } else { ClientAuth::Basic };
+    let default_client_auth = if grant == Grant::JwtBearer {
+        ClientAuth::None
+    } else {
+        ClientAuth::Basic
+    };
     let request = p.request.get_or_insert_with(TokenRequest::default);
     let client_auth = *request.client_auth.get_or_insert(default_client_auth);
     request.method.get_or_insert(Method::Post);
 
     let mut standard = vec![
         ("scope", var("Scope", Some(""), false, false)),
-        ("grant_type", var("Grant type", Some(grant.grant_type()), false, false)),
+        (
+            "grant_type",
+            var("Grant type", Some(grant.grant_type()), false, false),
+        ),
     ];
     let needs_client_id = grant != Grant::JwtBearer || client_auth != ClientAuth::None;
     if needs_client_id {
         standard.push(("client_id", var("Client ID", None, true, false)));
     }
-    if matches!(client_auth, ClientAuth::Basic | ClientAuth::BasicRaw | ClientAuth::Body) {
+    if matches!(
+        client_auth,
+        ClientAuth::Basic | ClientAuth::BasicRaw | ClientAuth::Body
+    ) {
         standard.push(("client_secret", var("Client secret", None, true, true)));
     }
     match grant {
@@ -224,27 +248,50 @@ fn expand_oauth(p: OAuthParts<'_>, grant: Grant, service_account: bool) {
             standard.push(("username", var("Username", None, true, false)));
             standard.push(("password", var("Password", None, true, true)));
         }
-        Grant::RefreshToken => standard.push(("refresh_token", var("Refresh token", None, true, true))),
+        Grant::RefreshToken => {
+            standard.push(("refresh_token", var("Refresh token", None, true, true)))
+        }
         Grant::JwtBearer => {
             if !service_account {
-                standard.push(("issuer", var("Issuer (service account email)", None, true, false)));
+                standard.push((
+                    "issuer",
+                    var("Issuer (service account email)", None, true, false),
+                ));
                 standard.push(("private_key", var("Private key (PEM)", None, true, true)));
             }
-            standard.push(("subject", var("Subject (user to impersonate)", Some(""), false, false)));
+            standard.push((
+                "subject",
+                var("Subject (user to impersonate)", Some(""), false, false),
+            ));
         }
-        Grant::AuthorizationCode => {
-            standard.push(("redirect_uri", var("Redirect URI", Some(defaults::REDIRECT_URI), false, false)))
-        }
+        Grant::AuthorizationCode => standard.push((
+            "redirect_uri",
+            var("Redirect URI", Some(defaults::REDIRECT_URI), false, false),
+        )),
         Grant::ClientCredentials => {}
     }
     if client_auth == ClientAuth::PrivateKeyJwt {
         standard.push(("private_key", var("Private key (PEM)", None, true, true)));
     }
-    standard.push(("token_key", var("Response authentication token key", Some("access_token"), false, false)));
+    standard.push((
+        "token_key",
+        var(
+            "Response authentication token key",
+            Some("access_token"),
+            false,
+            false,
+        ),
+    ));
     *p.variables = merge_variables(standard, p.variables);
 
-    if !request.headers.keys().any(|k| k.eq_ignore_ascii_case("accept")) {
-        request.headers.insert("Accept".into(), "application/json".into());
+    if !request
+        .headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("accept"))
+    {
+        request
+            .headers
+            .insert("Accept".into(), "application/json".into());
     }
     if request.body.is_none() {
         let mut form = IndexMap::new();
@@ -275,20 +322,35 @@ fn expand_oauth(p: OAuthParts<'_>, grant: Grant, service_account: bool) {
             }
             _ => {}
         }
-        request.body = Some(Body { form: Some(form), ..Body::default() });
+        request.body = Some(Body {
+            form: Some(form),
+            ..Body::default()
+        });
     }
 
     let response = p.response.get_or_insert_with(TokenResponse::default);
     response.token.get_or_insert_with(|| tpl("token_key"));
-    response.token_type.get_or_insert_with(|| "token_type".into());
-    response.expires_in.get_or_insert_with(|| "expires_in".into());
+    response
+        .token_type
+        .get_or_insert_with(|| "token_type".into());
+    response
+        .expires_in
+        .get_or_insert_with(|| "expires_in".into());
     response.scope.get_or_insert_with(|| "scope".into());
-    response.refresh_token.get_or_insert_with(|| "refresh_token".into());
+    response
+        .refresh_token
+        .get_or_insert_with(|| "refresh_token".into());
 
     if p.apply.is_none() {
         let mut headers = IndexMap::new();
-        headers.insert("Authorization".to_owned(), "Bearer {{ auth.access_token }}".to_owned());
-        *p.apply = Some(Apply { headers, query: IndexMap::new() });
+        headers.insert(
+            "Authorization".to_owned(),
+            "Bearer {{ auth.access_token }}".to_owned(),
+        );
+        *p.apply = Some(Apply {
+            headers,
+            query: IndexMap::new(),
+        });
     }
     if client_auth == ClientAuth::PrivateKeyJwt {
         let jwt = p.client_assertion.get_or_insert_with(JwtSigning::default);
@@ -322,12 +384,18 @@ fn expand_basic(b: &mut BasicAuth) {
 }
 
 fn expand_bearer(b: &mut BearerAuth) {
-    b.variables = merge_variables(vec![("token", var("Token", None, true, true))], &b.variables);
+    b.variables = merge_variables(
+        vec![("token", var("Token", None, true, true))],
+        &b.variables,
+    );
     b.token.get_or_insert_with(|| tpl("token"));
 }
 
 fn expand_api_key(k: &mut ApiKeyAuth) {
-    k.variables = merge_variables(vec![("api_key", var("API key", None, true, true))], &k.variables);
+    k.variables = merge_variables(
+        vec![("api_key", var("API key", None, true, true))],
+        &k.variables,
+    );
     let location = *k.location.get_or_insert(KeyLocation::Header);
     k.name.get_or_insert_with(|| match location {
         KeyLocation::Header => "X-API-Key".into(),
@@ -342,28 +410,51 @@ fn expand_endpoint(e: &mut Endpoint) {
         input.kind.get_or_insert(ValueType::String);
     }
     e.timeout_ms.get_or_insert(defaults::TIMEOUT_MS);
-    e.max_response_bytes.get_or_insert(defaults::MAX_RESPONSE_BYTES);
+    e.max_response_bytes
+        .get_or_insert(defaults::MAX_RESPONSE_BYTES);
     let retry = e.retry.get_or_insert_with(Retry::default);
-    retry.statuses.get_or_insert_with(|| defaults::RETRY_STATUSES.to_vec());
+    retry
+        .statuses
+        .get_or_insert_with(|| defaults::RETRY_STATUSES.to_vec());
     retry.attempts.get_or_insert(defaults::RETRY_ATTEMPTS);
     retry.backoff_ms.get_or_insert(defaults::BACKOFF_MS);
-    retry.max_retry_after_ms.get_or_insert(defaults::MAX_RETRY_AFTER_MS);
-    e.reauth_on.get_or_insert_with(|| defaults::REAUTH_ON.to_vec());
+    retry
+        .max_retry_after_ms
+        .get_or_insert(defaults::MAX_RETRY_AFTER_MS);
+    e.reauth_on
+        .get_or_insert_with(|| defaults::REAUTH_ON.to_vec());
     match &mut e.pagination {
-        Some(Pagination::Offset(OffsetPagination { limit, offset_param, limit_param, max_pages, .. })) => {
+        Some(Pagination::Offset(OffsetPagination {
+            limit,
+            offset_param,
+            limit_param,
+            max_pages,
+            ..
+        })) => {
             limit.get_or_insert(defaults::PAGE_SIZE);
             offset_param.get_or_insert_with(|| "offset".into());
             limit_param.get_or_insert_with(|| "limit".into());
             max_pages.get_or_insert(defaults::MAX_PAGES);
         }
-        Some(Pagination::Page(PagePagination { size, start, page_param, size_param, max_pages, .. })) => {
+        Some(Pagination::Page(PagePagination {
+            size,
+            start,
+            page_param,
+            size_param,
+            max_pages,
+            ..
+        })) => {
             size.get_or_insert(defaults::PAGE_SIZE);
             start.get_or_insert(1);
             page_param.get_or_insert_with(|| "page".into());
             size_param.get_or_insert_with(|| "page_size".into());
             max_pages.get_or_insert(defaults::MAX_PAGES);
         }
-        Some(Pagination::Cursor(CursorPagination { cursor_param, max_pages, .. })) => {
+        Some(Pagination::Cursor(CursorPagination {
+            cursor_param,
+            max_pages,
+            ..
+        })) => {
             cursor_param.get_or_insert_with(|| "cursor".into());
             max_pages.get_or_insert(defaults::MAX_PAGES);
         }

@@ -60,34 +60,62 @@ pub struct Loaded<T> {
     pub locations: yaml::Locations,
     /// The text, without a byte-order mark.
     pub text: String,
+    /// Unknown keys that were reported and set aside so that the rest could be read.
+    pub unknown_keys: Vec<Diagnostic>,
 }
 
 /// Decodes bytes as UTF-8 text, refusing binary files.
 pub fn decode(bytes: &[u8]) -> Result<String, Diagnostic> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.contains(&0) {
-        return Err(Diagnostic::error("binary-file", "this is a binary file, not YAML text (it contains NUL bytes)")
-            .help("give the path of a `.yaml` connector file"));
+        return Err(Diagnostic::error(
+            "binary-file",
+            "this is a binary file, not YAML text (it contains NUL bytes)",
+        )
+        .help("give the path of a `.yaml` connector file"));
     }
     String::from_utf8(bytes.to_vec()).map_err(|e| {
-        Diagnostic::error("binary-file", format!("the file is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
-            .help("save the file as UTF-8")
+        Diagnostic::error(
+            "binary-file",
+            format!(
+                "the file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+        .help("save the file as UTF-8")
     })
 }
 
 /// Parses, validates and deserializes a file of the given kind.
-pub fn load<T: DeserializeOwned>(kind: Kind, file: &str, bytes: &[u8]) -> Result<Loaded<T>, Vec<Diagnostic>> {
+pub fn load<T: DeserializeOwned>(
+    kind: Kind,
+    file: &str,
+    bytes: &[u8],
+) -> Result<Loaded<T>, Vec<Diagnostic>> {
     let text = decode(bytes).map_err(|d| vec![d])?;
     let doc = yaml::parse(&text).map_err(|ds| with_file(ds, file))?;
-    let errors = schema_check::validate(kind, &doc.value, &doc.locations);
-    if !errors.is_empty() {
+    let mut value = doc.value;
+    let errors = schema_check::validate(kind, &value, &doc.locations);
+    // Unknown keys alone do not stop the later checks: they are set aside and reported.
+    if errors.iter().any(|d| d.code != "unknown-key") {
         return Err(with_file(errors, file));
     }
-    match serde_json::from_value::<T>(doc.value) {
-        Ok(value) => Ok(Loaded { value, locations: doc.locations, text }),
+    for d in &errors {
+        remove(&mut value, &d.pointer);
+    }
+    match serde_json::from_value::<T>(value) {
+        Ok(value) => Ok(Loaded {
+            value,
+            locations: doc.locations,
+            text,
+            unknown_keys: with_file(errors, file),
+        }),
         Err(e) => Err(with_file(
-            vec![Diagnostic::error("invalid-value", format!("the file does not match the format: {e}"))
-                .at("", yaml::Locations::default().value(""))],
+            vec![Diagnostic::error(
+                "invalid-value",
+                format!("the file does not match the format: {e}"),
+            )
+            .at("", yaml::Locations::default().value(""))],
             file,
         )),
     }
@@ -104,16 +132,40 @@ pub fn compile(file: &str, bytes: &[u8]) -> Compiled {
         Ok(l) => l,
         Err(mut diagnostics) => {
             diagnostic::sort(&mut diagnostics);
-            return Compiled { diagnostics: with_file(diagnostics, file), expanded: None, ir: None };
+            return Compiled {
+                diagnostics: with_file(diagnostics, file),
+                expanded: None,
+                ir: None,
+            };
         }
     };
     let expanded = expand::expand(&loaded.value);
     let mut diagnostics = checks::run(&loaded.text, &loaded.locations, &expanded);
+    diagnostics.extend(loaded.unknown_keys);
     diagnostic::sort(&mut diagnostics);
     diagnostics.dedup();
     let diagnostics = with_file(diagnostics, file);
-    let ir = if diagnostics.iter().any(Diagnostic::is_error) { None } else { Some(lower::lower(&expanded)) };
-    Compiled { diagnostics, expanded: Some(expanded), ir }
+    let ir = if diagnostics.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        Some(lower::lower(&expanded))
+    };
+    Compiled {
+        diagnostics,
+        expanded: Some(expanded),
+        ir,
+    }
+}
+
+/// Removes the node at `pointer` from `value`.
+fn remove(value: &mut serde_json::Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    if let Some(serde_json::Value::Object(map)) = value.pointer_mut(parent) {
+        map.shift_remove(&key);
+    }
 }
 
 fn with_file(mut diagnostics: Vec<Diagnostic>, file: &str) -> Vec<Diagnostic> {

@@ -24,7 +24,11 @@ pub fn lower(c: &Connector) -> Ir {
         description: c.description.clone(),
         variables: vars(&c.variables),
         auth: c.auth.iter().map(|(k, m)| (k.clone(), auth(m))).collect(),
-        endpoints: c.endpoints.iter().map(|(k, e)| (k.clone(), endpoint(e, base))).collect(),
+        endpoints: c
+            .endpoints
+            .iter()
+            .map(|(k, e)| (k.clone(), endpoint(e, base)))
+            .collect(),
     }
 }
 
@@ -107,7 +111,10 @@ fn body(b: &connector_spec::Body) -> Option<Body> {
     }
     b.raw.as_ref().map(|raw| Body::Raw {
         template: tpl(raw),
-        content_type: b.content_type.clone().unwrap_or_else(|| "text/plain".into()),
+        content_type: b
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "text/plain".into()),
     })
 }
 
@@ -122,14 +129,21 @@ fn json_template(value: &serde_json::Value) -> JsonTemplate {
             }
         }
         V::Array(items) => JsonTemplate::Array(items.iter().map(json_template).collect()),
-        V::Object(m) => JsonTemplate::Object(m.iter().map(|(k, v)| (k.clone(), json_template(v))).collect()),
+        V::Object(m) => JsonTemplate::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), json_template(v)))
+                .collect(),
+        ),
         other => JsonTemplate::Value(other.clone()),
     }
 }
 
 fn apply(a: &Option<spec_auth::Apply>) -> Apply {
     a.as_ref()
-        .map(|a| Apply { headers: map(&a.headers), query: map(&a.query) })
+        .map(|a| Apply {
+            headers: map(&a.headers),
+            query: map(&a.query),
+        })
         .unwrap_or_default()
 }
 
@@ -171,11 +185,15 @@ fn auth(m: &AuthMethod) -> Auth {
                 client_secret: has("client_secret").then(|| tpl("{{ vars.client_secret }}")),
                 scope: has("scope").then(|| tpl("{{ vars.scope }}")),
                 response: TokenFields {
-                    access_token: opt(&response.token).unwrap_or_else(|| Template::literal("access_token")),
-                    token_type: opt(&response.token_type).unwrap_or_else(|| Template::literal("token_type")),
-                    expires_in: opt(&response.expires_in).unwrap_or_else(|| Template::literal("expires_in")),
+                    access_token: opt(&response.token)
+                        .unwrap_or_else(|| Template::literal("access_token")),
+                    token_type: opt(&response.token_type)
+                        .unwrap_or_else(|| Template::literal("token_type")),
+                    expires_in: opt(&response.expires_in)
+                        .unwrap_or_else(|| Template::literal("expires_in")),
                     scope: opt(&response.scope).unwrap_or_else(|| Template::literal("scope")),
-                    refresh_token: opt(&response.refresh_token).unwrap_or_else(|| Template::literal("refresh_token")),
+                    refresh_token: opt(&response.refresh_token)
+                        .unwrap_or_else(|| Template::literal("refresh_token")),
                     fields: map(&response.fields),
                 },
                 scope_check: g.scope_check.unwrap_or(ScopeCheck::Warn),
@@ -199,17 +217,27 @@ fn auth(m: &AuthMethod) -> Auth {
         }};
     }
     match m {
-        AuthMethod::Oauth2ClientCredentials(g) => oauth!(g, Grant::ClientCredentials, None, None, None),
+        AuthMethod::Oauth2ClientCredentials(g) => {
+            oauth!(g, Grant::ClientCredentials, None, None, None)
+        }
         AuthMethod::Oauth2Password(g) => oauth!(g, Grant::Password, None, None, None),
         AuthMethod::Oauth2RefreshToken(g) => oauth!(g, Grant::RefreshToken, None, None, None),
-        AuthMethod::Oauth2JwtBearer(g) => oauth!(g, Grant::JwtBearer, jwt(&g.assertion), None, None),
+        AuthMethod::Oauth2JwtBearer(g) => {
+            oauth!(g, Grant::JwtBearer, jwt(&g.assertion), None, None)
+        }
         AuthMethod::Oauth2AuthorizationCode(g) => {
             let authorize = g.authorize.as_ref().map(|a| Authorize {
                 url: opt(&a.url).unwrap_or_default(),
                 params: map(&a.params),
                 pkce: a.pkce != Some(Pkce::Disabled),
             });
-            oauth!(g, Grant::AuthorizationCode, None, authorize, g.token_sharing)
+            oauth!(
+                g,
+                Grant::AuthorizationCode,
+                None,
+                authorize,
+                g.token_sharing
+            )
         }
         AuthMethod::Custom(c) => Auth {
             type_name: m.type_name().to_owned(),
@@ -225,10 +253,17 @@ fn auth(m: &AuthMethod) -> Auth {
                     headers: map(&c.request.headers),
                     body: c.request.body.as_ref().and_then(body),
                 },
-                fields: c.response.as_ref().map(|r| map(&r.fields)).unwrap_or_default(),
+                fields: c
+                    .response
+                    .as_ref()
+                    .map(|r| map(&r.fields))
+                    .unwrap_or_default(),
                 default_lifetime_s: c.default_lifetime_s.unwrap_or(defaults::LIFETIME_S),
             })),
-            apply: Apply { headers: map(&c.apply.headers), query: map(&c.apply.query) },
+            apply: Apply {
+                headers: map(&c.apply.headers),
+                query: map(&c.apply.query),
+            },
         },
         AuthMethod::Basic(b) => Auth {
             type_name: m.type_name().to_owned(),
@@ -253,7 +288,10 @@ fn auth(m: &AuthMethod) -> Auth {
                 variables: vars(&b.variables),
                 fields,
                 flow: Flow::Static,
-                apply: Apply { headers, query: IndexMap::new() },
+                apply: Apply {
+                    headers,
+                    query: IndexMap::new(),
+                },
             }
         }
         AuthMethod::ApiKey(k) => {
@@ -308,12 +346,19 @@ fn endpoint(e: &spec_endpoint::Endpoint, base: Option<&str>) -> Endpoint {
         timeout_ms: e.timeout_ms.unwrap_or(defaults::TIMEOUT_MS),
         max_response_bytes: e.max_response_bytes.unwrap_or(defaults::MAX_RESPONSE_BYTES),
         retry: Retry {
-            statuses: retry.statuses.unwrap_or_else(|| defaults::RETRY_STATUSES.to_vec()),
+            statuses: retry
+                .statuses
+                .unwrap_or_else(|| defaults::RETRY_STATUSES.to_vec()),
             attempts: retry.attempts.unwrap_or(defaults::RETRY_ATTEMPTS),
             backoff_ms: retry.backoff_ms.unwrap_or(defaults::BACKOFF_MS),
-            max_retry_after_ms: retry.max_retry_after_ms.unwrap_or(defaults::MAX_RETRY_AFTER_MS),
+            max_retry_after_ms: retry
+                .max_retry_after_ms
+                .unwrap_or(defaults::MAX_RETRY_AFTER_MS),
         },
-        reauth_on: e.reauth_on.clone().unwrap_or_else(|| defaults::REAUTH_ON.to_vec()),
+        reauth_on: e
+            .reauth_on
+            .clone()
+            .unwrap_or_else(|| defaults::REAUTH_ON.to_vec()),
     }
 }
 
@@ -340,6 +385,8 @@ fn pagination(p: &spec_endpoint::Pagination) -> Pagination {
             cursor_param: c.cursor_param.clone().unwrap_or_else(|| "cursor".into()),
             max_pages: c.max_pages.unwrap_or(defaults::MAX_PAGES),
         },
-        P::LinkHeader(l) => Pagination::LinkHeader { max_pages: l.max_pages.unwrap_or(defaults::MAX_PAGES) },
+        P::LinkHeader(l) => Pagination::LinkHeader {
+            max_pages: l.max_pages.unwrap_or(defaults::MAX_PAGES),
+        },
     }
 }

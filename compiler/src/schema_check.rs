@@ -39,7 +39,8 @@ fn compiled(kind: Kind) -> &'static Compiled {
     };
     cell.get_or_init(|| {
         let schema = make();
-        let validator = jsonschema::draft202012::new(&schema).expect("the generated schema is valid draft 2020-12");
+        let validator = jsonschema::draft202012::new(&schema)
+            .expect("the generated schema is valid draft 2020-12");
         Compiled { schema, validator }
     })
 }
@@ -54,13 +55,18 @@ pub fn validate(kind: Kind, value: &Value, locations: &Locations) -> Vec<Diagnos
         let instance = error.instance();
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let parent = schema_path.strip_suffix("/additionalProperties").unwrap_or(&schema_path);
+                let parent = schema_path
+                    .strip_suffix("/additionalProperties")
+                    .unwrap_or(&schema_path);
                 let allowed = allowed_properties(&compiled.schema, parent);
                 let names: Vec<&str> = allowed.iter().map(String::as_str).collect();
                 for key in unexpected {
                     let at = join(&pointer, key);
-                    let mut d = Diagnostic::error("unknown-key", format!("unknown key `{key}` in {}", place(&pointer)))
-                        .at(at.clone(), locations.key(&at));
+                    let mut d = Diagnostic::error(
+                        "unknown-key",
+                        format!("unknown key `{key}` in {}", place(&pointer)),
+                    )
+                    .at(at.clone(), locations.key(&at));
                     if let Some(help) = suggest::help(key, &names, |n| format!("`{n}`")) {
                         d = d.help(help.replace("valid values are", "the keys allowed here are"));
                     }
@@ -69,20 +75,59 @@ pub fn validate(kind: Kind, value: &Value, locations: &Locations) -> Vec<Diagnos
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
-                let mut d = Diagnostic::error("missing-key", format!("{} needs the key `{name}`", place(&pointer)))
-                    .at(pointer.clone(), locations.key(&pointer));
+                let mut d = Diagnostic::error(
+                    "missing-key",
+                    format!("{} needs the key `{name}`", place(&pointer)),
+                )
+                .at(pointer.clone(), locations.key(&pointer));
                 if name == "type" && is_auth_or_pagination(&pointer) {
-                    d = d.help(format!("add `type:` with one of {}", type_list(&compiled.schema, &schema_path)));
+                    d = d.help(format!(
+                        "add `type:` with one of {}",
+                        type_list(&compiled.schema, &schema_path)
+                    ));
+                    // Without a type no branch applies; keys no branch knows are still reported.
+                    let parent = schema_path
+                        .strip_suffix("/required")
+                        .unwrap_or(&schema_path);
+                    let known = union_properties(&compiled.schema, parent);
+                    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                    for key in instance.as_object().into_iter().flat_map(|m| m.keys()) {
+                        if !known.contains(key) {
+                            let at = join(&pointer, key);
+                            let mut u = Diagnostic::error(
+                                "unknown-key",
+                                format!("unknown key `{key}` in {}", place(&pointer)),
+                            )
+                            .at(at.clone(), locations.key(&at));
+                            if let Some(help) = suggest::did_you_mean(key, names.iter().copied()) {
+                                u = u.help(format!("did you mean `{help}`?"));
+                            }
+                            out.push(u);
+                        }
+                    }
                 }
                 out.push(d);
             }
             ValidationErrorKind::Enum { options } => {
-                let options: Vec<&str> = options.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+                let options: Vec<&str> = options
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
                 let given = display_value(instance);
-                let is_type = pointer.ends_with("/type") && is_auth_or_pagination(pointer.trim_end_matches("/type"));
-                let (code, what) = if is_type { ("unknown-type", "type") } else { ("invalid-value", "value") };
-                let mut d = Diagnostic::error(code, format!("unknown {what} {given} for {}", place(&pointer)))
-                    .at(pointer.clone(), locations.value(&pointer));
+                let is_type = pointer.ends_with("/type")
+                    && is_auth_or_pagination(pointer.trim_end_matches("/type"));
+                let (code, what) = if is_type {
+                    ("unknown-type", "type")
+                } else {
+                    ("invalid-value", "value")
+                };
+                let mut d = Diagnostic::error(
+                    code,
+                    format!("unknown {what} {given} for {}", place(&pointer)),
+                )
+                .at(pointer.clone(), locations.value(&pointer));
                 let word = instance.as_str().unwrap_or_default();
                 if let Some(help) = suggest::help(word, &options, |n| format!("`{n}`")) {
                     d = d.help(help);
@@ -92,22 +137,57 @@ pub fn validate(kind: Kind, value: &Value, locations: &Locations) -> Vec<Diagnos
             ValidationErrorKind::Type { kind } => {
                 let expected = match kind {
                     TypeKind::Single(t) => article(&t.to_string()),
-                    TypeKind::Multiple(set) => set.iter().map(|t| article(&t.to_string())).collect::<Vec<_>>().join(" or "),
+                    TypeKind::Multiple(set) => set
+                        .iter()
+                        .map(|t| article(&t.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                 };
                 out.push(
                     Diagnostic::error(
                         "wrong-type",
-                        format!("{} must be {expected}, found {}", place(&pointer), describe(instance)),
+                        format!(
+                            "{} must be {expected}, found {}",
+                            place(&pointer),
+                            describe(instance)
+                        ),
                     )
                     .at(pointer.clone(), locations.value(&pointer))
                     .help(type_help(&expected, instance)),
                 );
             }
+            ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. }
+                if !constants(&compiled.schema, &schema_path).is_empty() =>
+            {
+                let options = constants(&compiled.schema, &schema_path);
+                let options: Vec<&str> = options.iter().map(String::as_str).collect();
+                let mut d = Diagnostic::error(
+                    "invalid-value",
+                    format!(
+                        "unknown value {} for {}",
+                        display_value(instance),
+                        place(&pointer)
+                    ),
+                )
+                .at(pointer.clone(), locations.value(&pointer));
+                if let Some(help) =
+                    suggest::help(instance.as_str().unwrap_or_default(), &options, |n| {
+                        format!("`{n}`")
+                    })
+                {
+                    d = d.help(help);
+                }
+                out.push(d);
+            }
             ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
                 out.push(
                     Diagnostic::error(
                         "wrong-type",
-                        format!("{} must be a string, a number or a boolean, found {}", place(&pointer), describe(instance)),
+                        format!(
+                            "{} must be a string, a number or a boolean, found {}",
+                            place(&pointer),
+                            describe(instance)
+                        ),
                     )
                     .at(pointer.clone(), locations.value(&pointer)),
                 );
@@ -135,6 +215,39 @@ fn allowed_properties(schema: &Value, schema_path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The `const` of every branch of the `oneOf`/`anyOf` at `schema_path`, when all have one.
+fn constants(schema: &Value, schema_path: &str) -> Vec<String> {
+    let Some(branches) = schema.pointer(schema_path).and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let names: Vec<String> = branches
+        .iter()
+        .filter_map(|b| b.get("const").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    if names.len() == branches.len() {
+        names
+    } else {
+        Vec::new()
+    }
+}
+
+/// Every property of every branch of the tagged union at `schema_path`.
+fn union_properties(schema: &Value, schema_path: &str) -> Vec<String> {
+    let mut names = vec!["type".to_owned()];
+    let branches = schema
+        .pointer(&format!("{schema_path}/allOf"))
+        .and_then(Value::as_array);
+    for (i, _) in branches.into_iter().flatten().enumerate() {
+        for name in allowed_properties(schema, &format!("{schema_path}/allOf/{i}/then")) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
 fn type_list(schema: &Value, schema_path: &str) -> String {
     let parent = schema_path.strip_suffix("/required").unwrap_or(schema_path);
     let names: Vec<String> = schema
@@ -150,7 +263,10 @@ fn type_list(schema: &Value, schema_path: &str) -> String {
 
 fn is_auth_or_pagination(pointer: &str) -> bool {
     let segments: Vec<&str> = pointer.split('/').collect();
-    matches!(segments.as_slice(), ["", "auth", _] | ["", "endpoints", _, "pagination"])
+    matches!(
+        segments.as_slice(),
+        ["", "auth", _] | ["", "endpoints", _, "pagination"]
+    )
 }
 
 /// Where a pointer is, in words: `` `auth.cc.request` `` or "the top level".
@@ -158,7 +274,10 @@ pub fn place(pointer: &str) -> String {
     if pointer.is_empty() {
         return "the top level".into();
     }
-    let dotted: Vec<String> = pointer[1..].split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
+    let dotted: Vec<String> = pointer[1..]
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
     format!("`{}`", dotted.join("."))
 }
 

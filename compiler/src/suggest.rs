@@ -1,7 +1,10 @@
 //! "Did you mean …?" by edit distance.
 
 /// The candidate closest to `word`, if it is close enough to be a likely misspelling.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -13,7 +16,11 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 
 /// A help text: "did you mean `x`?" when one candidate is close, else the list of valid
 /// names (or `None` when there are none).
-pub fn help<'a>(word: &str, candidates: &[&'a str], quote: impl Fn(&str) -> String) -> Option<String> {
+pub fn help<'a>(
+    word: &str,
+    candidates: &[&'a str],
+    quote: impl Fn(&str) -> String,
+) -> Option<String> {
     if let Some(best) = did_you_mean(word, candidates.iter().copied()) {
         return Some(format!("did you mean {}?", quote(best)));
     }
@@ -38,7 +45,9 @@ fn distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(rows[i - 2][j - 2] + 1);
             }
@@ -54,8 +63,14 @@ mod tests {
 
     #[test]
     fn finds_close_names_only() {
-        assert_eq!(did_you_mean("regoin", ["region", "api_url"]), Some("region"));
-        assert_eq!(did_you_mean("client_secert", ["client_id", "client_secret"]), Some("client_secret"));
+        assert_eq!(
+            did_you_mean("regoin", ["region", "api_url"]),
+            Some("region")
+        );
+        assert_eq!(
+            did_you_mean("client_secert", ["client_id", "client_secret"]),
+            Some("client_secret")
+        );
         assert_eq!(did_you_mean("zzz", ["region", "api_url"]), None);
         assert_eq!(did_you_mean("URL", ["url"]), Some("url"));
     }

@@ -104,11 +104,13 @@ pub fn parse(source: &str) -> Result<Vec<Piece>, TemplateError> {
         }
         if chars[i] == '{' && chars.get(i + 1) == Some(&'{') {
             let start = i;
-            let Some(close) = (i + 2..chars.len().saturating_sub(1)).find(|&j| chars[j] == '}' && chars[j + 1] == '}')
+            let Some(close) = (i + 2..chars.len().saturating_sub(1))
+                .find(|&j| chars[j] == '}' && chars[j + 1] == '}')
             else {
                 return Err(TemplateError {
                     message: "`{{` is not closed by `}}`".into(),
-                    help: "close the reference with `}}`, or write `\\{{` for a literal `{{`".into(),
+                    help: "close the reference with `}}`, or write `\\{{` for a literal `{{`"
+                        .into(),
                     offset: start,
                     len: 2,
                 });
@@ -124,7 +126,11 @@ pub fn parse(source: &str) -> Result<Vec<Piece>, TemplateError> {
             if !text.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut text)));
             }
-            pieces.push(Piece::Ref { target, offset: start, len });
+            pieces.push(Piece::Ref {
+                target,
+                offset: start,
+                len,
+            });
             i = close + 2;
             continue;
         }
@@ -170,13 +176,20 @@ fn parse_ref(inner: &str) -> Result<Ref, (String, String)> {
                 .into(),
         ));
     }
-    Ok(Ref { ns: namespace, name: name.to_owned() })
+    Ok(Ref {
+        ns: namespace,
+        name: name.to_owned(),
+    })
 }
 
 /// The references of parsed pieces.
 pub fn refs(pieces: &[Piece]) -> impl Iterator<Item = (&Ref, usize, usize)> {
     pieces.iter().filter_map(|p| match p {
-        Piece::Ref { target, offset, len } => Some((target, *offset, *len)),
+        Piece::Ref {
+            target,
+            offset,
+            len,
+        } => Some((target, *offset, *len)),
         Piece::Text(_) => None,
     })
 }
@@ -186,7 +199,14 @@ mod tests {
     use super::*;
 
     fn r(ns: Namespace, name: &str, offset: usize, len: usize) -> Piece {
-        Piece::Ref { target: Ref { ns, name: name.into() }, offset, len }
+        Piece::Ref {
+            target: Ref {
+                ns,
+                name: name.into(),
+            },
+            offset,
+            len,
+        }
     }
 
     #[test]
@@ -204,8 +224,14 @@ mod tests {
 
     #[test]
     fn escape_writes_literal_braces() {
-        assert_eq!(parse(r"a \{{ b }}").unwrap(), vec![Piece::Text("a {{ b }}".into())]);
-        assert_eq!(parse("}} alone").unwrap(), vec![Piece::Text("}} alone".into())]);
+        assert_eq!(
+            parse(r"a \{{ b }}").unwrap(),
+            vec![Piece::Text("a {{ b }}".into())]
+        );
+        assert_eq!(
+            parse("}} alone").unwrap(),
+            vec![Piece::Text("}} alone".into())]
+        );
     }
 
     #[test]

@@ -63,6 +63,11 @@ impl Locations {
         self.map.get(pointer)
     }
 
+    /// Every written node: its pointer and location, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Loc)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Whether the node at `pointer` was written in the file.
     pub fn contains(&self, pointer: &str) -> bool {
         self.map.contains_key(pointer)
@@ -93,7 +98,11 @@ impl Locations {
                 return loc.key.unwrap_or(loc.value);
             }
         }
-        self.map.get("").map(|l| l.value).unwrap_or(Pos { line: 1, column: 1, len: 1 })
+        self.map.get("").map(|l| l.value).unwrap_or(Pos {
+            line: 1,
+            column: 1,
+            len: 1,
+        })
     }
 
     /// The position of the character at `offset` (in characters) inside the string at
@@ -105,17 +114,37 @@ impl Locations {
         };
         let start = loc.value;
         match loc.style {
-            Style::Plain => Pos { line: start.line, column: start.column + offset, len },
-            Style::Quoted => Pos { line: start.line, column: start.column + 1 + offset, len },
+            Style::Plain => Pos {
+                line: start.line,
+                column: start.column + offset,
+                len,
+            },
+            Style::Quoted => Pos {
+                line: start.line,
+                column: start.column + 1 + offset,
+                len,
+            },
             Style::Literal => {
-                // Content starts on the line after the indicator, at the block's indentation.
-                let text = match source.lines().nth(start.line) {
-                    Some(t) => t,
-                    None => return start,
+                // The scalar's span starts at its content, at the block's indentation; each
+                // line of content is one line of the string.
+                let mut lines = source.lines().enumerate().skip(start.line - 1);
+                let Some((_, first)) = lines.clone().next() else {
+                    return start;
                 };
-                let indent = text.chars().take_while(|c| *c == ' ').count();
-                let _ = text;
-                Pos { line: start.line + 1, column: indent + 1 + offset, len }
+                let indent = first.chars().take_while(|c| *c == ' ').count();
+                let mut remaining = offset;
+                for (index, text) in lines.by_ref() {
+                    let width = text.chars().count().saturating_sub(indent);
+                    if remaining <= width {
+                        return Pos {
+                            line: index + 1,
+                            column: indent + 1 + remaining,
+                            len,
+                        };
+                    }
+                    remaining -= width + 1;
+                }
+                start
             }
             Style::Other => start,
         }
@@ -158,9 +187,19 @@ pub fn parse(source: &str) -> Result<Document, Vec<Diagnostic>> {
             Ok(pair) => pair,
             Err(e) => {
                 let m = e.marker();
-                return Err(vec![Diagnostic::error("yaml-syntax", format!("YAML syntax error: {}", e.info()))
-                    .at("", Pos { line: m.line().max(1), column: m.col() + 1, len: 1 })
-                    .help("fix the YAML syntax; `connector check` reads YAML 1.2")]);
+                return Err(vec![Diagnostic::error(
+                    "yaml-syntax",
+                    format!("YAML syntax error: {}", e.info()),
+                )
+                .at(
+                    "",
+                    Pos {
+                        line: m.line().max(1),
+                        column: m.col() + 1,
+                        len: 1,
+                    },
+                )
+                .help("fix the YAML syntax; `connector check` reads YAML 1.2")]);
             }
         };
         match event {
@@ -172,20 +211,32 @@ pub fn parse(source: &str) -> Result<Document, Vec<Diagnostic>> {
                         "a connector file holds one YAML document, this one has several",
                     )
                     .at("", pos(&span))
-                    .help("split the documents into one file each, or remove the `---` line")]);
+                    .help(
+                        "split the documents into one file each, or remove the `---` line",
+                    )]);
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
                 if let Some(tag) = tag {
                     let name = format!("{}{}", tag.handle, tag.suffix);
-                    if !(tag.handle == "!!" && tag.suffix == "str") && name != "tag:yaml.org,2002:str" {
+                    if !(tag.handle == "!!" && tag.suffix == "str")
+                        && name != "tag:yaml.org,2002:str"
+                    {
                         builder.error(
-                            Diagnostic::error("yaml-tag", format!("the YAML tag `{name}` is not supported"))
-                                .at("", pos(&span))
-                                .help("remove the tag; only `!!str` is accepted"),
+                            Diagnostic::error(
+                                "yaml-tag",
+                                format!("the YAML tag `{name}` is not supported"),
+                            )
+                            .at("", pos(&span))
+                            .help("remove the tag; only `!!str` is accepted"),
                         );
                     }
-                    builder.scalar(Value::String(text.into_owned()), text_style(style), anchor, &span)?;
+                    builder.scalar(
+                        Value::String(text.into_owned()),
+                        text_style(style),
+                        anchor,
+                        &span,
+                    )?;
                 } else {
                     let value = match style {
                         ScalarStyle::Plain => resolve_plain(&text),
@@ -234,7 +285,9 @@ impl Builder {
                 format!("the document has more than {MAX_NODES} nodes once aliases are expanded"),
             )
             .at("", pos(span))
-            .help("a connector is far smaller than this; remove the aliases that multiply nodes")]);
+            .help(
+                "a connector is far smaller than this; remove the aliases that multiply nodes",
+            )]);
         }
         Ok(())
     }
@@ -243,20 +296,39 @@ impl Builder {
     fn next_pointer(&mut self) -> Option<(String, Option<Pos>)> {
         match self.stack.last_mut() {
             None => Some((String::new(), None)),
-            Some(Frame::Seq { items, pointer, .. }) => Some((format!("{pointer}/{}", items.len()), None)),
-            Some(Frame::Map { key: Some((k, p)), pointer, .. }) => Some((join(pointer, k), Some(*p))),
+            Some(Frame::Seq { items, pointer, .. }) => {
+                Some((format!("{pointer}/{}", items.len()), None))
+            }
+            Some(Frame::Map {
+                key: Some((k, p)),
+                pointer,
+                ..
+            }) => Some((join(pointer, k), Some(*p))),
             Some(Frame::Map { key: None, .. }) => None,
         }
     }
 
-    fn scalar(&mut self, value: Value, style: Style, anchor: usize, span: &Span) -> Result<(), Vec<Diagnostic>> {
+    fn scalar(
+        &mut self,
+        value: Value,
+        style: Style,
+        anchor: usize,
+        span: &Span,
+    ) -> Result<(), Vec<Diagnostic>> {
         self.count(1, span)?;
         if anchor > 0 {
             self.anchors.insert(anchor, (value.clone(), 1));
         }
         match self.next_pointer() {
             Some((pointer, key)) => {
-                self.locations.map.insert(pointer, Loc { key, value: pos(span), style });
+                self.locations.map.insert(
+                    pointer,
+                    Loc {
+                        key,
+                        value: pos(span),
+                        style,
+                    },
+                );
                 self.push(value);
             }
             None => {
@@ -273,12 +345,18 @@ impl Builder {
 
     fn key(&mut self, text: String, at: Pos) {
         let mut duplicate = None;
-        if let Some(Frame::Map { key, seen, pointer, .. }) = self.stack.last_mut() {
+        if let Some(Frame::Map {
+            key, seen, pointer, ..
+        }) = self.stack.last_mut()
+        {
             if let Some(first) = seen.get(&text) {
                 duplicate = Some(
-                    Diagnostic::error("duplicate-key", format!("the key `{text}` is written twice in this mapping"))
-                        .at(join(pointer, &text), at)
-                        .help(format!("the first is on line {}; keep one", first.line)),
+                    Diagnostic::error(
+                        "duplicate-key",
+                        format!("the key `{text}` is written twice in this mapping"),
+                    )
+                    .at(join(pointer, &text), at)
+                    .help(format!("the first is on line {}; keep one", first.line)),
                 );
             } else {
                 seen.insert(text.clone(), at);
@@ -303,30 +381,59 @@ impl Builder {
         let pointer = match self.next_pointer() {
             Some((pointer, key)) => {
                 let style = Style::Other;
-                self.locations.map.insert(pointer.clone(), Loc { key, value: pos(span), style });
+                self.locations.map.insert(
+                    pointer.clone(),
+                    Loc {
+                        key,
+                        value: pos(span),
+                        style,
+                    },
+                );
                 pointer
             }
             None => {
                 self.error(
-                    Diagnostic::error("yaml-key", "a mapping key must be a plain value, not a mapping or a list")
-                        .at("", pos(span)),
+                    Diagnostic::error(
+                        "yaml-key",
+                        "a mapping key must be a plain value, not a mapping or a list",
+                    )
+                    .at("", pos(span)),
                 );
                 // Parse the complex key into a throwaway frame.
                 "/\u{0}complex-key".to_string()
             }
         };
         self.stack.push(if is_map {
-            Frame::Map { map: Map::new(), pointer, anchor, key: None, seen: HashMap::new() }
+            Frame::Map {
+                map: Map::new(),
+                pointer,
+                anchor,
+                key: None,
+                seen: HashMap::new(),
+            }
         } else {
-            Frame::Seq { items: Vec::new(), pointer, anchor }
+            Frame::Seq {
+                items: Vec::new(),
+                pointer,
+                anchor,
+            }
         });
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), Vec<Diagnostic>> {
         let (value, pointer, anchor) = match self.stack.pop() {
-            Some(Frame::Map { map, pointer, anchor, .. }) => (Value::Object(map), pointer, anchor),
-            Some(Frame::Seq { items, pointer, anchor }) => (Value::Array(items), pointer, anchor),
+            Some(Frame::Map {
+                map,
+                pointer,
+                anchor,
+                ..
+            }) => (Value::Object(map), pointer, anchor),
+            Some(Frame::Seq {
+                items,
+                pointer,
+                anchor,
+            }) => (Value::Array(items), pointer, anchor),
             None => return Ok(()),
         };
         if anchor > 0 {
@@ -334,7 +441,12 @@ impl Builder {
             self.anchors.insert(anchor, (value.clone(), size));
         }
         if pointer.starts_with("/\u{0}") {
-            let at = self.locations.map.get(&pointer).map(|l| l.value).unwrap_or_default();
+            let at = self
+                .locations
+                .map
+                .get(&pointer)
+                .map(|l| l.value)
+                .unwrap_or_default();
             self.key(String::from("\u{0}"), at);
         } else {
             self.push(value);
@@ -344,16 +456,30 @@ impl Builder {
 
     fn alias(&mut self, id: usize, span: &Span) -> Result<(), Vec<Diagnostic>> {
         let Some((value, size)) = self.anchors.get(&id).cloned() else {
-            return Err(vec![Diagnostic::error("yaml-syntax", "YAML syntax error: unknown alias").at("", pos(span))]);
+            return Err(vec![Diagnostic::error(
+                "yaml-syntax",
+                "YAML syntax error: unknown alias",
+            )
+            .at("", pos(span))]);
         };
         self.count(size, span)?;
         match self.next_pointer() {
             Some((pointer, key)) => {
-                self.locations.map.insert(pointer, Loc { key, value: pos(span), style: Style::Other });
+                self.locations.map.insert(
+                    pointer,
+                    Loc {
+                        key,
+                        value: pos(span),
+                        style: Style::Other,
+                    },
+                );
                 self.push(value);
             }
             None => {
-                let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+                let text = value
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| value.to_string());
                 self.key(text, pos(span));
             }
         }
@@ -377,9 +503,17 @@ impl Builder {
             return Err(self.errors);
         }
         match self.root.take() {
-            None | Some(Value::Null) => Err(vec![Diagnostic::error("empty-file", "the file has no content")
-                .help("a connector needs at least `connector`, `name` and `auth`; see docs/authoring.md")]),
-            Some(value) => Ok(Document { value, locations: self.locations }),
+            None | Some(Value::Null) => Err(vec![Diagnostic::error(
+                "empty-file",
+                "the file has no content",
+            )
+            .help(
+                "a connector needs at least `connector`, `name` and `auth`; see docs/authoring.md",
+            )]),
+            Some(value) => Ok(Document {
+                value,
+                locations: self.locations,
+            }),
         }
     }
 }
@@ -409,8 +543,16 @@ fn text_style(style: ScalarStyle) -> Style {
 
 fn pos(span: &Span) -> Pos {
     let (s, e) = (span.start, span.end);
-    let len = if e.line() == s.line() && e.col() > s.col() { e.col() - s.col() } else { 1 };
-    Pos { line: s.line().max(1), column: s.col() + 1, len }
+    let len = if e.line() == s.line() && e.col() > s.col() {
+        e.col() - s.col()
+    } else {
+        1
+    };
+    Pos {
+        line: s.line().max(1),
+        column: s.col() + 1,
+        len,
+    }
 }
 
 /// Resolves a plain scalar by the YAML 1.2 core schema.
@@ -419,9 +561,11 @@ fn resolve_plain(text: &str) -> Result<Value, String> {
         "" | "~" | "null" | "Null" | "NULL" => Value::Null,
         "true" | "True" | "TRUE" => Value::Bool(true),
         "false" | "False" | "FALSE" => Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF" | ".nan" | ".NaN"
-        | ".NAN" => {
-            return Err(format!("`{text}` is not a finite number; quote it if you mean text"));
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
+        | ".nan" | ".NaN" | ".NAN" => {
+            return Err(format!(
+                "`{text}` is not a finite number; quote it if you mean text"
+            ));
         }
         _ => {
             if let Some(n) = resolve_int(text) {
@@ -429,7 +573,11 @@ fn resolve_plain(text: &str) -> Result<Value, String> {
             } else if is_float(text) {
                 match text.parse::<f64>().ok().and_then(Number::from_f64) {
                     Some(n) => Value::Number(n),
-                    None => return Err(format!("`{text}` is not a finite number; quote it if you mean text")),
+                    None => {
+                        return Err(format!(
+                            "`{text}` is not a finite number; quote it if you mean text"
+                        ))
+                    }
                 }
             } else {
                 Value::String(text.to_owned())
@@ -450,7 +598,11 @@ fn resolve_int(text: &str) -> Option<Value> {
         }
         return match text.parse::<i64>() {
             Ok(i) => Some(Value::from(i)),
-            Err(_) => text.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number),
+            Err(_) => text
+                .parse::<f64>()
+                .ok()
+                .and_then(Number::from_f64)
+                .map(Value::Number),
         };
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
@@ -491,7 +643,8 @@ mod tests {
 
     #[test]
     fn core_schema_scalars() {
-        let doc = parse("a: 1\nb: 1.5\nc: true\nd: ~\ne: '1'\nf: 0x1f\ng: 1e3\nh: yes\ni: -7\n").unwrap();
+        let doc =
+            parse("a: 1\nb: 1.5\nc: true\nd: ~\ne: '1'\nf: 0x1f\ng: 1e3\nh: yes\ni: -7\n").unwrap();
         assert_eq!(
             doc.value,
             json!({"a":1,"b":1.5,"c":true,"d":null,"e":"1","f":31,"g":1000.0,"h":"yes","i":-7})
@@ -502,11 +655,28 @@ mod tests {
     fn records_key_and_value_positions() {
         let doc = parse("top:\n  inner: \"x\"\n  list:\n    - a\n    - b: 2\n").unwrap();
         let loc = doc.locations.get("/top/inner").unwrap();
-        assert_eq!(loc.key.unwrap(), Pos { line: 2, column: 3, len: 5 });
+        assert_eq!(
+            loc.key.unwrap(),
+            Pos {
+                line: 2,
+                column: 3,
+                len: 5
+            }
+        );
         assert_eq!((loc.value.line, loc.value.column), (2, 10));
         assert_eq!(doc.locations.value("/top/list/1/b").line, 5);
         assert_eq!(doc.locations.key("/top/list/1/missing").line, 5);
         assert_eq!(doc.locations.get("/top/list/0").unwrap().value.column, 7);
+    }
+
+    #[test]
+    fn offsets_inside_literal_blocks_map_to_lines() {
+        let source = "raw: |\n  first {{ a }}\n  second {{ b }}\n";
+        let doc = parse(source).unwrap();
+        let text = doc.value["raw"].as_str().unwrap();
+        let offset = text.find("{{ b").unwrap();
+        let pos = doc.locations.inside("/raw", source, offset, 6);
+        assert_eq!((pos.line, pos.column), (3, 10));
     }
 
     #[test]
@@ -533,7 +703,11 @@ mod tests {
     fn alias_bombs_and_deep_nesting_are_refused() {
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8 {
-            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
             bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         }
         assert_eq!(parse(&bomb).unwrap_err()[0].code, "yaml-too-large");

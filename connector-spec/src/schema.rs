@@ -24,7 +24,10 @@ pub fn instance_schema() -> Value {
 
 /// A schema as written to `schemas/*.json`: pretty-printed JSON and a final newline.
 pub fn schema_text(schema: &Value) -> String {
-    format!("{}\n", serde_json::to_string_pretty(schema).expect("a JSON value serializes"))
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(schema).expect("a JSON value serializes")
+    )
 }
 
 fn generate<T: JsonSchema>(title: &str) -> Value {

@@ -10,16 +10,26 @@ use crate::yaml::escape;
 pub fn check_token_url(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     for (name, m) in &ctx.connector.auth {
         let (url, issuer) = match m {
-            AuthMethod::Oauth2ClientCredentials(g) | AuthMethod::Oauth2Password(g) | AuthMethod::Oauth2RefreshToken(g) => {
-                (g.request.as_ref().and_then(|r| r.url.as_ref()), g.issuer.as_ref())
-            }
+            AuthMethod::Oauth2ClientCredentials(g)
+            | AuthMethod::Oauth2Password(g)
+            | AuthMethod::Oauth2RefreshToken(g) => (
+                g.request.as_ref().and_then(|r| r.url.as_ref()),
+                g.issuer.as_ref(),
+            ),
             AuthMethod::Oauth2JwtBearer(g) => {
-                let sa = g.assertion.as_ref().and_then(|a| a.service_account.as_ref());
-                (g.request.as_ref().and_then(|r| r.url.as_ref()).or(sa), g.issuer.as_ref())
+                let sa = g
+                    .assertion
+                    .as_ref()
+                    .and_then(|a| a.service_account.as_ref());
+                (
+                    g.request.as_ref().and_then(|r| r.url.as_ref()).or(sa),
+                    g.issuer.as_ref(),
+                )
             }
-            AuthMethod::Oauth2AuthorizationCode(g) => {
-                (g.request.as_ref().and_then(|r| r.url.as_ref()), g.issuer.as_ref())
-            }
+            AuthMethod::Oauth2AuthorizationCode(g) => (
+                g.request.as_ref().and_then(|r| r.url.as_ref()),
+                g.issuer.as_ref(),
+            ),
             _ => continue,
         };
         if url.is_none() && issuer.is_none() {

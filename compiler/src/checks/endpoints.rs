@@ -12,9 +12,13 @@ use crate::yaml::{escape, join};
 /// Whether a URL template is absolute: a scheme, or a reference that supplies one.
 pub fn is_absolute(url: &str) -> bool {
     let t = url.trim_start();
-    t.starts_with("{{") || t.split_once("://").is_some_and(|(scheme, _)| {
-        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
-    })
+    t.starts_with("{{")
+        || t.split_once("://").is_some_and(|(scheme, _)| {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+        })
 }
 
 /// `missing-base-url`: a relative endpoint URL with no `base_url` to join it to.
@@ -26,9 +30,12 @@ pub fn check_base_url(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         if !is_absolute(&e.url) {
             let at = format!("/endpoints/{}/url", escape(name));
             out.push(
-                Diagnostic::error("missing-base-url", format!("the URL of `{name}` is relative, and the connector has no `base_url`"))
-                    .at(at.clone(), ctx.locs.value(&at))
-                    .help("add `base_url: \"https://…\"` at the top level, or write an absolute URL"),
+                Diagnostic::error(
+                    "missing-base-url",
+                    format!("the URL of `{name}` is relative, and the connector has no `base_url`"),
+                )
+                .at(at.clone(), ctx.locs.value(&at))
+                .help("add `base_url: \"https://…\"` at the top level, or write an absolute URL"),
             );
         }
     }
@@ -59,11 +66,13 @@ pub fn check_bodies(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     }
     for (name, m) in &ctx.connector.auth {
         let body = match m {
-            AuthMethod::Oauth2ClientCredentials(g) | AuthMethod::Oauth2Password(g) | AuthMethod::Oauth2RefreshToken(g) => {
+            AuthMethod::Oauth2ClientCredentials(g)
+            | AuthMethod::Oauth2Password(g)
+            | AuthMethod::Oauth2RefreshToken(g) => g.request.as_ref().and_then(|r| r.body.as_ref()),
+            AuthMethod::Oauth2JwtBearer(g) => g.request.as_ref().and_then(|r| r.body.as_ref()),
+            AuthMethod::Oauth2AuthorizationCode(g) => {
                 g.request.as_ref().and_then(|r| r.body.as_ref())
             }
-            AuthMethod::Oauth2JwtBearer(g) => g.request.as_ref().and_then(|r| r.body.as_ref()),
-            AuthMethod::Oauth2AuthorizationCode(g) => g.request.as_ref().and_then(|r| r.body.as_ref()),
             AuthMethod::Custom(c) => c.request.body.as_ref(),
             _ => None,
         };
@@ -72,18 +81,32 @@ pub fn check_bodies(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         }
     }
     for (at, b) in bodies {
-        let given: Vec<&str> = [("form", b.form.is_some()), ("json", b.json.is_some()), ("raw", b.raw.is_some())]
-            .into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(k, _)| k)
-            .collect();
+        let given: Vec<&str> = [
+            ("form", b.form.is_some()),
+            ("json", b.json.is_some()),
+            ("raw", b.raw.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(k, _)| k)
+        .collect();
         if given.len() != 1 {
             let message = if given.is_empty() {
                 "the body has none of `form`, `json` or `raw`".to_owned()
             } else {
-                format!("the body has {}: a body is exactly one of them", given.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(" and "))
+                format!(
+                    "the body has {}: a body is exactly one of them",
+                    given
+                        .iter()
+                        .map(|g| format!("`{g}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                )
             };
-            let point = given.get(1).map(|g| format!("{at}/{g}")).unwrap_or_else(|| at.clone());
+            let point = given
+                .get(1)
+                .map(|g| format!("{at}/{g}"))
+                .unwrap_or_else(|| at.clone());
             out.push(
                 Diagnostic::error("body-shape", message)
                     .at(point.clone(), ctx.locs.key(&point))
@@ -145,7 +168,9 @@ pub fn check_pointers(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
                     pointers.push((format!("{base}/pagination/total_pages"), t));
                 }
             }
-            Some(Pagination::Cursor(c)) => pointers.push((format!("{base}/pagination/cursor"), &c.cursor)),
+            Some(Pagination::Cursor(c)) => {
+                pointers.push((format!("{base}/pagination/cursor"), &c.cursor))
+            }
             _ => {}
         }
         for (at, p) in pointers {
@@ -153,7 +178,10 @@ pub fn check_pointers(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
                 let hint = if p.starts_with('/') {
                     "write `~` as `~0` and `/` inside a key as `~1`".to_owned()
                 } else {
-                    format!("a JSON pointer starts with `/`: did you mean `/{}`?", p.replace('.', "/"))
+                    format!(
+                        "a JSON pointer starts with `/`: did you mean `/{}`?",
+                        p.replace('.', "/")
+                    )
                 };
                 out.push(
                     Diagnostic::error("invalid-pointer", format!("`{p}` is not a JSON pointer"))
@@ -171,23 +199,32 @@ pub fn check_statuses(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         let base = format!("/endpoints/{}", escape(name));
         let lists = [
             (format!("{base}/reauth_on"), e.reauth_on.as_deref()),
-            (format!("{base}/retry/statuses"), e.retry.as_ref().and_then(|r| r.statuses.as_deref())),
+            (
+                format!("{base}/retry/statuses"),
+                e.retry.as_ref().and_then(|r| r.statuses.as_deref()),
+            ),
         ];
         for (at, list) in lists {
             for (i, status) in list.unwrap_or_default().iter().enumerate() {
                 if !(100..=599).contains(status) {
                     let item = format!("{at}/{i}");
                     out.push(
-                        Diagnostic::error("invalid-status", format!("`{status}` is not an HTTP status"))
-                            .at(item.clone(), ctx.locs.value(&item))
-                            .help("HTTP statuses are between 100 and 599"),
+                        Diagnostic::error(
+                            "invalid-status",
+                            format!("`{status}` is not an HTTP status"),
+                        )
+                        .at(item.clone(), ctx.locs.value(&item))
+                        .help("HTTP statuses are between 100 and 599"),
                     );
                 } else if status / 100 == 2 {
                     let item = format!("{at}/{i}");
                     out.push(
-                        Diagnostic::error("invalid-status", format!("`{status}` is a success status"))
-                            .at(item.clone(), ctx.locs.value(&item))
-                            .help("only failures are retried"),
+                        Diagnostic::error(
+                            "invalid-status",
+                            format!("`{status}` is a success status"),
+                        )
+                        .at(item.clone(), ctx.locs.value(&item))
+                        .help("only failures are retried"),
                     );
                 }
             }
@@ -197,7 +234,11 @@ pub fn check_statuses(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
 
 /// `invalid-header-name`: a header name must be an RFC 9110 token.
 pub fn check_header_names(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
-    let token = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+    };
     let mut maps = header_maps(ctx);
     maps.sort_by(|a, b| a.0.cmp(&b.0));
     for (base, keys) in maps {

@@ -21,7 +21,6 @@ use connector_spec::Connector;
 use crate::diagnostic::Diagnostic;
 use crate::yaml::Locations;
 
-
 /// What every check reads.
 pub struct Ctx<'a> {
     /// The source text, for positions inside strings.
@@ -36,7 +35,12 @@ pub struct Ctx<'a> {
 
 /// Runs every check.
 pub fn run(source: &str, locs: &Locations, connector: &Connector) -> Vec<Diagnostic> {
-    let ctx = Ctx { source, locs, connector, sites: sites::collect(connector) };
+    let ctx = Ctx {
+        source,
+        locs,
+        connector,
+        sites: sites::collect(connector),
+    };
     let mut out = Vec::new();
     let usage = references::check(&ctx, &mut out);
     variables::check_unused(&ctx, &usage, &mut out);

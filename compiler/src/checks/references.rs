@@ -33,7 +33,10 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) -> Usage {
             Err(e) => {
                 out.push(
                     Diagnostic::error("template-syntax", e.message)
-                        .at(site.pointer.clone(), ctx.locs.inside(&site.pointer, ctx.source, e.offset, e.len))
+                        .at(
+                            site.pointer.clone(),
+                            ctx.locs.inside(&site.pointer, ctx.source, e.offset, e.len),
+                        )
                         .help(e.help),
                 );
                 continue;
@@ -42,8 +45,10 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) -> Usage {
         for (target, offset, len) in template::refs(&pieces) {
             record(&mut usage, site, target);
             if let Err((message, help)) = resolve(ctx, site.place, target) {
-                let mut d = Diagnostic::error("undefined-reference", message)
-                    .at(site.pointer.clone(), ctx.locs.inside(&site.pointer, ctx.source, offset, len));
+                let mut d = Diagnostic::error("undefined-reference", message).at(
+                    site.pointer.clone(),
+                    ctx.locs.inside(&site.pointer, ctx.source, offset, len),
+                );
                 if let Some(help) = help {
                     d = d.help(help);
                 }
@@ -57,7 +62,11 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) -> Usage {
 fn record(usage: &mut Usage, site: &Site<'_>, target: &Ref) {
     match (target.ns, site.place) {
         (Namespace::Vars, Place::Auth(m) | Place::Apply(m)) => {
-            usage.vars_by_method.entry(m.to_owned()).or_default().insert(target.name.clone());
+            usage
+                .vars_by_method
+                .entry(m.to_owned())
+                .or_default()
+                .insert(target.name.clone());
         }
         (Namespace::Vars, _) => {
             // A connector variable's default does not use the variable itself.
@@ -67,7 +76,11 @@ fn record(usage: &mut Usage, site: &Site<'_>, target: &Ref) {
             }
         }
         (Namespace::Input, Place::Endpoint(e)) => {
-            usage.inputs.entry(e.to_owned()).or_default().insert(target.name.clone());
+            usage
+                .inputs
+                .entry(e.to_owned())
+                .or_default()
+                .insert(target.name.clone());
         }
         _ => {}
     }
@@ -88,7 +101,11 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
         }
         (Namespace::Vars, Place::Base | Place::Endpoint(_)) => {
             let mut v: Vec<String> = c.variables.keys().cloned().collect();
-            v.extend(common(c.auth.values().map(|m| auth_variables(m).keys().cloned().collect())));
+            v.extend(common(
+                c.auth
+                    .values()
+                    .map(|m| auth_variables(m).keys().cloned().collect()),
+            ));
             if !v.iter().any(|n| n == name) {
                 let owners: Vec<&str> = c
                     .auth
@@ -119,24 +136,34 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
                     .collect();
                 if !owners.is_empty() {
                     return Err((
-                        format!("`auth.{name}` is a field of the auth method `{}` only", owners.join("`, `")),
-                        Some("endpoints run with any auth method; give every method this field".into()),
+                        format!(
+                            "`auth.{name}` is a field of the auth method `{}` only",
+                            owners.join("`, `")
+                        ),
+                        Some(
+                            "endpoints run with any auth method; give every method this field"
+                                .into(),
+                        ),
                     ));
                 }
             }
             v
         }
-        (Namespace::Auth, _) => {
-            return Err((
-                format!("`auth.{name}` is not available here"),
-                Some("`auth.*` fields exist after authentication: use them in `apply` and in endpoints".into()),
-            ))
-        }
+        (Namespace::Auth, _) => return Err((
+            format!("`auth.{name}` is not available here"),
+            Some(
+                "`auth.*` fields exist after authentication: use them in `apply` and in endpoints"
+                    .into(),
+            ),
+        )),
         (Namespace::Input, Place::Endpoint(e)) => c.endpoints[e].inputs.keys().cloned().collect(),
         (Namespace::Input, _) => {
             return Err((
                 format!("`input.{name}` is not available here"),
-                Some("`input.*` values are passed to endpoints; use `vars.*` outside endpoints".into()),
+                Some(
+                    "`input.*` values are passed to endpoints; use `vars.*` outside endpoints"
+                        .into(),
+                ),
             ))
         }
         (Namespace::Page, Place::Endpoint(e)) => match &c.endpoints[e].pagination {
@@ -172,7 +199,11 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
             if candidates.is_empty() {
                 Some(format!("no {what} is declared here"))
             } else {
-                let list: Vec<String> = candidates.iter().take(12).map(|c| format!("`{ns}.{c}`")).collect();
+                let list: Vec<String> = candidates
+                    .iter()
+                    .take(12)
+                    .map(|c| format!("`{ns}.{c}`"))
+                    .collect();
                 Some(format!("declared here: {}", list.join(", ")))
             }
         }),
@@ -184,7 +215,10 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
 fn elsewhere(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Option<String> {
     let c = ctx.connector;
     let name = &target.name;
-    let in_vars = c.variables.contains_key(name) || c.auth.values().any(|m| auth_variables(m).contains_key(name));
+    let in_vars = c.variables.contains_key(name)
+        || c.auth
+            .values()
+            .any(|m| auth_variables(m).contains_key(name));
     let in_inputs = match place {
         Place::Endpoint(e) => c.endpoints[e].inputs.contains_key(name),
         _ => false,

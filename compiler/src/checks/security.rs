@@ -15,7 +15,8 @@ use crate::yaml::escape;
 
 /// The variables visible at `place`, the method's hiding the connector's.
 fn scope<'a>(c: &'a Connector, place: Place<'_>) -> HashMap<&'a str, &'a Variable> {
-    let mut vars: HashMap<&str, &Variable> = c.variables.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut vars: HashMap<&str, &Variable> =
+        c.variables.iter().map(|(k, v)| (k.as_str(), v)).collect();
     if let Place::Auth(m) | Place::Apply(m) = place {
         if let Some(method) = c.auth.get(m) {
             vars.extend(auth_variables(method).iter().map(|(k, v)| (k.as_str(), v)));
@@ -31,30 +32,45 @@ fn scope<'a>(c: &'a Connector, place: Place<'_>) -> HashMap<&'a str, &'a Variabl
 
 /// Whether `name` is a secret or its default draws on one.
 fn carries_secret(vars: &HashMap<&str, &Variable>, name: &str, seen: &mut HashSet<String>) -> bool {
-    let Some(v) = vars.get(name) else { return false };
+    let Some(v) = vars.get(name) else {
+        return false;
+    };
     if v.secret {
         return true;
     }
     if !seen.insert(name.to_owned()) {
         return false;
     }
-    let Some(Scalar::String(s)) = &v.default else { return false };
-    let Ok(pieces) = template::parse(s) else { return false };
-    let found = template::refs(&pieces).any(|(r, _, _)| r.ns == Namespace::Vars && carries_secret(vars, &r.name, seen));
+    let Some(Scalar::String(s)) = &v.default else {
+        return false;
+    };
+    let Ok(pieces) = template::parse(s) else {
+        return false;
+    };
+    let found = template::refs(&pieces)
+        .any(|(r, _, _)| r.ns == Namespace::Vars && carries_secret(vars, &r.name, seen));
     found
 }
 
 /// `secret-in-url`: a secret in a URL or a query parameter ends up in access logs.
 pub fn check_secret_in_url(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     for site in &ctx.sites {
-        if !matches!(site.role, Role::Url | Role::AuthUrl | Role::Query) || matches!(site.place, Place::Apply(_)) {
+        if !matches!(site.role, Role::Url | Role::AuthUrl | Role::Query)
+            || matches!(site.place, Place::Apply(_))
+        {
             continue;
         }
-        let Ok(pieces) = template::parse(site.text) else { continue };
+        let Ok(pieces) = template::parse(site.text) else {
+            continue;
+        };
         let vars = scope(ctx.connector, site.place);
         for (r, offset, len) in template::refs(&pieces) {
             if r.ns == Namespace::Vars && carries_secret(&vars, &r.name, &mut HashSet::new()) {
-                let where_ = if site.role == Role::Query { "a query parameter" } else { "a URL" };
+                let where_ = if site.role == Role::Query {
+                    "a query parameter"
+                } else {
+                    "a URL"
+                };
                 out.push(
                     Diagnostic::error("secret-in-url", format!("the secret `vars.{}` is put in {where_}", r.name))
                         .at(site.pointer.clone(), ctx.locs.inside(&site.pointer, ctx.source, offset, len))
@@ -69,13 +85,17 @@ pub fn check_secret_in_url(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
 /// Renders a template from the variables' defaults as far as they are known; the flag says
 /// whether it rendered completely.
 fn known_prefix(text: &str, vars: &HashMap<&str, &Variable>, depth: usize) -> (String, bool) {
-    let Ok(pieces) = template::parse(text) else { return (String::new(), false) };
+    let Ok(pieces) = template::parse(text) else {
+        return (String::new(), false);
+    };
     let mut out = String::new();
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(&t),
             Piece::Ref { target, .. } => {
-                let default = vars.get(target.name.as_str()).and_then(|v| v.default.as_ref());
+                let default = vars
+                    .get(target.name.as_str())
+                    .and_then(|v| v.default.as_ref());
                 match (target.ns, default) {
                     (Namespace::Vars, Some(Scalar::String(s))) if depth < 8 => {
                         let (inner, complete) = known_prefix(s, vars, depth + 1);
@@ -116,7 +136,10 @@ pub fn check_token_urls(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         let vars = scope(ctx.connector, site.place);
         let (prefix, _) = known_prefix(site.text, &vars, 0);
         let lower = prefix.to_ascii_lowercase();
-        if lower.starts_with("http://") && prefix.len() > "http://".len() && !is_loopback_http(&lower) {
+        if lower.starts_with("http://")
+            && prefix.len() > "http://".len()
+            && !is_loopback_http(&lower)
+        {
             let via = if site.text.trim_start().starts_with("{{") {
                 format!(" (`{}` once its variables take their defaults)", prefix)
             } else {
@@ -138,22 +161,35 @@ pub fn check_broad_scope(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     let mut check = |at: String, value: &str| {
         if is_broad(value) && ctx.locs.contains(&at) {
             out.push(
-                Diagnostic::warning("broad-scope", format!("the scope `{value}` grants everything"))
-                    .at(at.clone(), ctx.locs.value(&at))
-                    .help("request only the scopes the endpoints need (least privilege)"),
+                Diagnostic::warning(
+                    "broad-scope",
+                    format!("the scope `{value}` grants everything"),
+                )
+                .at(at.clone(), ctx.locs.value(&at))
+                .help("request only the scopes the endpoints need (least privilege)"),
             );
         }
     };
-    if let Some(Variable { default: Some(Scalar::String(s)), .. }) = c.variables.get("scope") {
+    if let Some(Variable {
+        default: Some(Scalar::String(s)),
+        ..
+    }) = c.variables.get("scope")
+    {
         check("/variables/scope/default".into(), s);
     }
     for (m, method) in &c.auth {
-        if let Some(Variable { default: Some(Scalar::String(s)), .. }) = auth_variables(method).get("scope") {
+        if let Some(Variable {
+            default: Some(Scalar::String(s)),
+            ..
+        }) = auth_variables(method).get("scope")
+        {
             check(format!("/auth/{}/variables/scope/default", escape(m)), s);
         }
     }
     for site in &ctx.sites {
-        if site.pointer.ends_with("/scope") && matches!(site.role, Role::Body | Role::Json | Role::Query) {
+        if site.pointer.ends_with("/scope")
+            && matches!(site.role, Role::Body | Role::Json | Role::Query)
+        {
             check(site.pointer.clone(), site.text);
         }
     }
@@ -164,9 +200,9 @@ pub fn check_broad_scope(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
 pub fn check_client_auth_conflict(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     for (m, method) in &ctx.connector.auth {
         let request = match method {
-            AuthMethod::Oauth2ClientCredentials(g) | AuthMethod::Oauth2Password(g) | AuthMethod::Oauth2RefreshToken(g) => {
-                g.request.as_ref()
-            }
+            AuthMethod::Oauth2ClientCredentials(g)
+            | AuthMethod::Oauth2Password(g)
+            | AuthMethod::Oauth2RefreshToken(g) => g.request.as_ref(),
             AuthMethod::Oauth2JwtBearer(g) => g.request.as_ref(),
             AuthMethod::Oauth2AuthorizationCode(g) => g.request.as_ref(),
             _ => None,
@@ -174,7 +210,12 @@ pub fn check_client_auth_conflict(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         let Some(request) = request else { continue };
         let client_auth = request.client_auth.unwrap_or(ClientAuth::Basic);
         let headers: &IndexMap<String, String> = &request.headers;
-        let Some(name) = headers.keys().find(|k| k.eq_ignore_ascii_case("authorization")) else { continue };
+        let Some(name) = headers
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("authorization"))
+        else {
+            continue;
+        };
         let at = format!("/auth/{}/request/headers/{}", escape(m), escape(name));
         if matches!(client_auth, ClientAuth::Basic | ClientAuth::BasicRaw) {
             out.push(

@@ -59,7 +59,12 @@ pub fn collect(c: &Connector) -> Vec<Site<'_>> {
     let mut sites = Sites { out: Vec::new() };
     for (name, v) in &c.variables {
         if let Some(Scalar::String(s)) = &v.default {
-            sites.add(format!("/variables/{}/default", esc(name)), s, Place::ConnectorVar, Role::Other);
+            sites.add(
+                format!("/variables/{}/default", esc(name)),
+                s,
+                Place::ConnectorVar,
+                Role::Other,
+            );
         }
     }
     if let Some(base) = &c.base_url {
@@ -79,7 +84,12 @@ pub fn collect(c: &Connector) -> Vec<Site<'_>> {
         }
         for (input, v) in &e.inputs {
             if let Some(Scalar::String(s)) = &v.default {
-                sites.add(format!("{at}/inputs/{}/default", esc(input)), s, Place::ConnectorVar, Role::Other);
+                sites.add(
+                    format!("{at}/inputs/{}/default", esc(input)),
+                    s,
+                    Place::ConnectorVar,
+                    Role::Other,
+                );
             }
         }
     }
@@ -96,7 +106,12 @@ struct Sites<'a> {
 
 impl<'a> Sites<'a> {
     fn add(&mut self, pointer: String, text: &'a str, place: Place<'a>, role: Role) {
-        self.out.push(Site { pointer, text, place, role });
+        self.out.push(Site {
+            pointer,
+            text,
+            place,
+            role,
+        });
     }
 
     fn opt(&mut self, pointer: String, text: &'a Option<String>, place: Place<'a>, role: Role) {
@@ -127,7 +142,12 @@ impl<'a> Sites<'a> {
             match value {
                 Value::String(s) => self.add(at, s, place, Role::Json),
                 Value::Array(items) => {
-                    todo.extend(items.iter().enumerate().map(|(i, v)| (format!("{at}/{i}"), v)));
+                    todo.extend(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| (format!("{at}/{i}"), v)),
+                    );
                 }
                 Value::Object(map) => todo.extend(map.iter().map(|(k, v)| (join(&at, k), v))),
                 _ => {}
@@ -135,25 +155,50 @@ impl<'a> Sites<'a> {
         }
     }
 
-    fn variables(&mut self, at: &str, vars: &'a IndexMap<String, connector_spec::Variable>, place: Place<'a>) {
+    fn variables(
+        &mut self,
+        at: &str,
+        vars: &'a IndexMap<String, connector_spec::Variable>,
+        place: Place<'a>,
+    ) {
         for (name, v) in vars {
             if let Some(Scalar::String(s)) = &v.default {
-                self.add(format!("{at}/variables/{}/default", esc(name)), s, place, Role::Other);
+                self.add(
+                    format!("{at}/variables/{}/default", esc(name)),
+                    s,
+                    place,
+                    Role::Other,
+                );
             }
         }
     }
 
     fn apply(&mut self, at: &str, apply: &'a Option<Apply>, name: &'a str) {
         if let Some(apply) = apply {
-            self.map(&format!("{at}/apply/headers"), &apply.headers, Place::Apply(name), Role::Header);
-            self.map(&format!("{at}/apply/query"), &apply.query, Place::Apply(name), Role::Query);
+            self.map(
+                &format!("{at}/apply/headers"),
+                &apply.headers,
+                Place::Apply(name),
+                Role::Header,
+            );
+            self.map(
+                &format!("{at}/apply/query"),
+                &apply.query,
+                Place::Apply(name),
+                Role::Query,
+            );
         }
     }
 
     fn token_request(&mut self, at: &str, request: &'a Option<TokenRequest>, place: Place<'a>) {
         if let Some(r) = request {
             self.opt(format!("{at}/request/url"), &r.url, place, Role::AuthUrl);
-            self.map(&format!("{at}/request/headers"), &r.headers, place, Role::Header);
+            self.map(
+                &format!("{at}/request/headers"),
+                &r.headers,
+                place,
+                Role::Header,
+            );
             self.map(&format!("{at}/request/query"), &r.query, place, Role::Query);
             if let Some(body) = &r.body {
                 self.body(&format!("{at}/request/body"), body, place);
@@ -165,10 +210,25 @@ impl<'a> Sites<'a> {
         if let Some(r) = response {
             let at = format!("{at}/response");
             self.opt(format!("{at}/token"), &r.token, place, Role::Other);
-            self.opt(format!("{at}/token_type"), &r.token_type, place, Role::Other);
-            self.opt(format!("{at}/expires_in"), &r.expires_in, place, Role::Other);
+            self.opt(
+                format!("{at}/token_type"),
+                &r.token_type,
+                place,
+                Role::Other,
+            );
+            self.opt(
+                format!("{at}/expires_in"),
+                &r.expires_in,
+                place,
+                Role::Other,
+            );
             self.opt(format!("{at}/scope"), &r.scope, place, Role::Other);
-            self.opt(format!("{at}/refresh_token"), &r.refresh_token, place, Role::Other);
+            self.opt(
+                format!("{at}/refresh_token"),
+                &r.refresh_token,
+                place,
+                Role::Other,
+            );
             self.map(&format!("{at}/fields"), &r.fields, place, Role::Other);
         }
     }
@@ -176,7 +236,12 @@ impl<'a> Sites<'a> {
     fn jwt(&mut self, at: String, jwt: &'a Option<JwtSigning>, place: Place<'a>) {
         if let Some(j) = jwt {
             self.opt(format!("{at}/key"), &j.key, place, Role::Other);
-            self.opt(format!("{at}/service_account"), &j.service_account, place, Role::Other);
+            self.opt(
+                format!("{at}/service_account"),
+                &j.service_account,
+                place,
+                Role::Other,
+            );
             self.opt(format!("{at}/kid"), &j.kid, place, Role::Other);
             self.opt(format!("{at}/issuer"), &j.issuer, place, Role::Other);
             self.opt(format!("{at}/subject"), &j.subject, place, Role::Other);
@@ -194,12 +259,23 @@ impl<'a> Sites<'a> {
                 self.token_request(at, &$g.request, place);
                 self.token_response(at, &$g.response, place);
                 self.apply(at, &$g.apply, name);
-                self.jwt(format!("{at}/client_assertion"), &$g.client_assertion, place);
-                self.opt(format!("{at}/revocation_url"), &$g.revocation_url, place, Role::AuthUrl);
+                self.jwt(
+                    format!("{at}/client_assertion"),
+                    &$g.client_assertion,
+                    place,
+                );
+                self.opt(
+                    format!("{at}/revocation_url"),
+                    &$g.revocation_url,
+                    place,
+                    Role::AuthUrl,
+                );
             }};
         }
         match method {
-            AuthMethod::Oauth2ClientCredentials(g) | AuthMethod::Oauth2Password(g) | AuthMethod::Oauth2RefreshToken(g) => {
+            AuthMethod::Oauth2ClientCredentials(g)
+            | AuthMethod::Oauth2Password(g)
+            | AuthMethod::Oauth2RefreshToken(g) => {
                 oauth!(g)
             }
             AuthMethod::Oauth2JwtBearer(g) => {
@@ -210,23 +286,48 @@ impl<'a> Sites<'a> {
                 oauth!(g);
                 if let Some(a) = &g.authorize {
                     self.opt(format!("{at}/authorize/url"), &a.url, place, Role::AuthUrl);
-                    self.map(&format!("{at}/authorize/params"), &a.params, place, Role::Query);
+                    self.map(
+                        &format!("{at}/authorize/params"),
+                        &a.params,
+                        place,
+                        Role::Query,
+                    );
                 }
             }
             AuthMethod::Custom(c) => {
                 self.variables(at, &c.variables, place);
                 let r = &c.request;
                 self.add(format!("{at}/request/url"), &r.url, place, Role::Url);
-                self.map(&format!("{at}/request/headers"), &r.headers, place, Role::Header);
+                self.map(
+                    &format!("{at}/request/headers"),
+                    &r.headers,
+                    place,
+                    Role::Header,
+                );
                 self.map(&format!("{at}/request/query"), &r.query, place, Role::Query);
                 if let Some(body) = &r.body {
                     self.body(&format!("{at}/request/body"), body, place);
                 }
                 if let Some(resp) = &c.response {
-                    self.map(&format!("{at}/response/fields"), &resp.fields, place, Role::Other);
+                    self.map(
+                        &format!("{at}/response/fields"),
+                        &resp.fields,
+                        place,
+                        Role::Other,
+                    );
                 }
-                self.map(&format!("{at}/apply/headers"), &c.apply.headers, Place::Apply(name), Role::Header);
-                self.map(&format!("{at}/apply/query"), &c.apply.query, Place::Apply(name), Role::Query);
+                self.map(
+                    &format!("{at}/apply/headers"),
+                    &c.apply.headers,
+                    Place::Apply(name),
+                    Role::Header,
+                );
+                self.map(
+                    &format!("{at}/apply/query"),
+                    &c.apply.query,
+                    Place::Apply(name),
+                    Role::Query,
+                );
             }
             AuthMethod::Basic(b) => {
                 self.variables(at, &b.variables, place);
@@ -252,9 +353,9 @@ impl<'a> Sites<'a> {
 /// The variables of an auth method.
 pub fn auth_variables(method: &AuthMethod) -> &IndexMap<String, connector_spec::Variable> {
     match method {
-        AuthMethod::Oauth2ClientCredentials(g) | AuthMethod::Oauth2Password(g) | AuthMethod::Oauth2RefreshToken(g) => {
-            &g.variables
-        }
+        AuthMethod::Oauth2ClientCredentials(g)
+        | AuthMethod::Oauth2Password(g)
+        | AuthMethod::Oauth2RefreshToken(g) => &g.variables,
         AuthMethod::Oauth2JwtBearer(g) => &g.variables,
         AuthMethod::Oauth2AuthorizationCode(g) => &g.variables,
         AuthMethod::Custom(c) => &c.variables,
@@ -266,21 +367,40 @@ pub fn auth_variables(method: &AuthMethod) -> &IndexMap<String, connector_spec::
 
 /// The `auth.*` fields an auth method exposes.
 pub fn auth_fields(method: &AuthMethod) -> Vec<String> {
-    let standard = || ["access_token", "token_type", "expires_in", "scope", "refresh_token"].map(String::from);
+    let standard = || {
+        [
+            "access_token",
+            "token_type",
+            "expires_in",
+            "scope",
+            "refresh_token",
+        ]
+        .map(String::from)
+    };
     let with = |extra: &Option<TokenResponse>| {
         let mut v: Vec<String> = standard().to_vec();
         if let Some(r) = extra {
-            v.extend(r.fields.keys().filter(|k| !v.contains(k)).cloned().collect::<Vec<_>>());
+            v.extend(
+                r.fields
+                    .keys()
+                    .filter(|k| !v.contains(k))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
         }
         v
     };
     match method {
-        AuthMethod::Oauth2ClientCredentials(g) | AuthMethod::Oauth2Password(g) | AuthMethod::Oauth2RefreshToken(g) => {
-            with(&g.response)
-        }
+        AuthMethod::Oauth2ClientCredentials(g)
+        | AuthMethod::Oauth2Password(g)
+        | AuthMethod::Oauth2RefreshToken(g) => with(&g.response),
         AuthMethod::Oauth2JwtBearer(g) => with(&g.response),
         AuthMethod::Oauth2AuthorizationCode(g) => with(&g.response),
-        AuthMethod::Custom(c) => c.response.as_ref().map(|r| r.fields.keys().cloned().collect()).unwrap_or_default(),
+        AuthMethod::Custom(c) => c
+            .response
+            .as_ref()
+            .map(|r| r.fields.keys().cloned().collect())
+            .unwrap_or_default(),
         AuthMethod::Basic(_) | AuthMethod::Bearer(_) | AuthMethod::ApiKey(_) => Vec::new(),
     }
 }

@@ -18,7 +18,10 @@ fn declarations<'a>(ctx: &Ctx<'a>) -> Vec<(String, &'a IndexMap<String, Variable
     let c = ctx.connector;
     let mut out = vec![("/variables".to_owned(), &c.variables)];
     for (name, m) in &c.auth {
-        out.push((format!("/auth/{}/variables", escape(name)), auth_variables(m)));
+        out.push((
+            format!("/auth/{}/variables", escape(name)),
+            auth_variables(m),
+        ));
     }
     for (name, e) in &c.endpoints {
         out.push((format!("/endpoints/{}/inputs", escape(name)), &e.inputs));
@@ -32,12 +35,16 @@ pub fn check_unused(ctx: &Ctx<'_>, usage: &Usage, out: &mut Vec<Diagnostic>) {
     let empty = HashSet::new();
     for name in c.variables.keys() {
         let at = join("/variables", name);
-        let used = usage.vars_global.contains(name) || usage.vars_by_method.values().any(|s| s.contains(name));
+        let used = usage.vars_global.contains(name)
+            || usage.vars_by_method.values().any(|s| s.contains(name));
         if !used && ctx.locs.contains(&at) {
             out.push(
-                Diagnostic::warning("unused-variable", format!("the variable `{name}` is never used"))
-                    .at(at.clone(), ctx.locs.key(&at))
-                    .help(format!("use it as `{{{{ vars.{name} }}}}`, or remove it")),
+                Diagnostic::warning(
+                    "unused-variable",
+                    format!("the variable `{name}` is never used"),
+                )
+                .at(at.clone(), ctx.locs.key(&at))
+                .help(format!("use it as `{{{{ vars.{name} }}}}`, or remove it")),
             );
         }
     }
@@ -45,11 +52,14 @@ pub fn check_unused(ctx: &Ctx<'_>, usage: &Usage, out: &mut Vec<Diagnostic>) {
         let local = usage.vars_by_method.get(method).unwrap_or(&empty);
         for name in auth_variables(m).keys() {
             let at = format!("/auth/{}/variables/{}", escape(method), escape(name));
-            if !local.contains(name) && !usage.vars_global.contains(name) && ctx.locs.contains(&at) {
+            if !local.contains(name) && !usage.vars_global.contains(name) && ctx.locs.contains(&at)
+            {
                 out.push(
                     Diagnostic::warning(
                         "unused-variable",
-                        format!("the variable `{name}` of the auth method `{method}` is never used"),
+                        format!(
+                            "the variable `{name}` of the auth method `{method}` is never used"
+                        ),
                     )
                     .at(at.clone(), ctx.locs.key(&at))
                     .help(format!("use it as `{{{{ vars.{name} }}}}`, or remove it")),
@@ -97,10 +107,17 @@ pub fn check_declarations(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
                     out.push(
                         Diagnostic::error(
                             "value-type",
-                            format!("the default of `{name}` is {}, but its type is `{}`", describe(default), kind.as_str()),
+                            format!(
+                                "the default of `{name}` is {}, but its type is `{}`",
+                                describe(default),
+                                kind.as_str()
+                            ),
                         )
                         .at(d_at.clone(), ctx.locs.value(&d_at))
-                        .help(format!("give a {} default, or change `type`", kind.as_str())),
+                        .help(format!(
+                            "give a {} default, or change `type`",
+                            kind.as_str()
+                        )),
                     );
                 } else if let Some(allowed) = &v.allowed {
                     if !allowed.iter().any(|a| same(a, default)) {
@@ -140,7 +157,9 @@ pub fn check_declarations(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
 
 fn same(a: &Scalar, b: &Scalar) -> bool {
     match (a, b) {
-        (Scalar::Integer(x), Scalar::Number(y)) | (Scalar::Number(y), Scalar::Integer(x)) => *x as f64 == *y,
+        (Scalar::Integer(x), Scalar::Number(y)) | (Scalar::Number(y), Scalar::Integer(x)) => {
+            *x as f64 == *y
+        }
         _ => a == b,
     }
 }
@@ -155,19 +174,30 @@ fn describe(s: &Scalar) -> &'static str {
 }
 
 fn list(values: &[Scalar]) -> String {
-    values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `variable-cycle`: defaults that depend on each other in a loop.
 pub fn check_cycles(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     let c = ctx.connector;
     let mut reported: HashSet<Vec<String>> = HashSet::new();
-    let mut scopes: Vec<Vec<(String, String, &Variable)>> =
-        vec![c.variables.iter().map(|(n, v)| (n.clone(), join("/variables", n), v)).collect()];
+    let mut scopes: Vec<Vec<(String, String, &Variable)>> = vec![c
+        .variables
+        .iter()
+        .map(|(n, v)| (n.clone(), join("/variables", n), v))
+        .collect()];
     for (m, method) in &c.auth {
         let mut scope = scopes[0].clone();
         for (n, v) in auth_variables(method) {
-            scope.push((n.clone(), format!("/auth/{}/variables/{}", escape(m), escape(n)), v));
+            scope.push((
+                n.clone(),
+                format!("/auth/{}/variables/{}", escape(m), escape(n)),
+                v,
+            ));
         }
         scopes.push(scope);
     }
@@ -178,11 +208,19 @@ pub fn check_cycles(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
             by_name.insert(n, (at, v));
         }
         let deps = |name: &str| -> Vec<String> {
-            let Some((_, v)) = by_name.get(name) else { return Vec::new() };
-            let Some(Scalar::String(s)) = &v.default else { return Vec::new() };
-            let Ok(pieces) = template::parse(s) else { return Vec::new() };
+            let Some((_, v)) = by_name.get(name) else {
+                return Vec::new();
+            };
+            let Some(Scalar::String(s)) = &v.default else {
+                return Vec::new();
+            };
+            let Ok(pieces) = template::parse(s) else {
+                return Vec::new();
+            };
             template::refs(&pieces)
-                .filter(|(r, _, _)| r.ns == Namespace::Vars && by_name.contains_key(r.name.as_str()))
+                .filter(|(r, _, _)| {
+                    r.ns == Namespace::Vars && by_name.contains_key(r.name.as_str())
+                })
                 .map(|(r, _, _)| r.name.clone())
                 .collect()
         };
@@ -197,7 +235,11 @@ pub fn check_cycles(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
                 if reported.insert(key) {
                     let first = &cycle[0];
                     let at = format!("{}/default", by_name[first.as_str()].0);
-                    let chain: Vec<String> = cycle.iter().chain(std::iter::once(first)).map(|n| format!("`{n}`")).collect();
+                    let chain: Vec<String> = cycle
+                        .iter()
+                        .chain(std::iter::once(first))
+                        .map(|n| format!("`{n}`"))
+                        .collect();
                     out.push(
                         Diagnostic::error(
                             "variable-cycle",
@@ -260,9 +302,12 @@ pub fn check_duplicates(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
             if let Some(first) = seen.insert(k.to_ascii_lowercase(), k) {
                 let at = join(&base, k);
                 out.push(
-                    Diagnostic::error("duplicate-name", format!("the header `{k}` is also written as `{first}`"))
-                        .at(at.clone(), ctx.locs.key(&at))
-                        .help("header names are case-insensitive: keep one"),
+                    Diagnostic::error(
+                        "duplicate-name",
+                        format!("the header `{k}` is also written as `{first}`"),
+                    )
+                    .at(at.clone(), ctx.locs.key(&at))
+                    .help("header names are case-insensitive: keep one"),
                 );
             }
         }
@@ -287,7 +332,9 @@ pub(super) fn header_maps<'a>(ctx: &Ctx<'a>) -> Vec<(String, Vec<&'a String>)> {
                 (g.request.as_ref().map(|r| &r.headers), g.apply.as_ref())
             }
             A::Oauth2JwtBearer(g) => (g.request.as_ref().map(|r| &r.headers), g.apply.as_ref()),
-            A::Oauth2AuthorizationCode(g) => (g.request.as_ref().map(|r| &r.headers), g.apply.as_ref()),
+            A::Oauth2AuthorizationCode(g) => {
+                (g.request.as_ref().map(|r| &r.headers), g.apply.as_ref())
+            }
             A::Custom(cu) => (Some(&cu.request.headers), Some(&cu.apply)),
             _ => (None, None),
         };

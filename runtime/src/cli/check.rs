@@ -41,7 +41,11 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Runs the command.
 pub fn run(args: Args) -> u8 {
-    let paths = if args.paths.is_empty() { vec![PathBuf::from("connectors")] } else { args.paths };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("connectors")]
+    } else {
+        args.paths
+    };
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut io_failed = false;
     let mut files = 0;
@@ -50,7 +54,10 @@ pub fn run(args: Args) -> u8 {
             let mut found = Vec::new();
             match yaml_files(path, &mut found) {
                 Ok(()) if found.is_empty() => {
-                    let mut d = io_error(path, "no connector files (`*.yaml`, `*.yml`) in this folder");
+                    let mut d = io_error(
+                        path,
+                        "no connector files (`*.yaml`, `*.yml`) in this folder",
+                    );
                     d.code = "no-connectors";
                     report(args.format, &[d], None, &mut all);
                     io_failed = true;
@@ -58,7 +65,12 @@ pub fn run(args: Args) -> u8 {
                 }
                 Ok(()) => found,
                 Err(e) => {
-                    report(args.format, &[io_error(path, format!("cannot read the folder: {e}"))], None, &mut all);
+                    report(
+                        args.format,
+                        &[io_error(path, format!("cannot read the folder: {e}"))],
+                        None,
+                        &mut all,
+                    );
                     io_failed = true;
                     continue;
                 }
@@ -70,7 +82,12 @@ pub fn run(args: Args) -> u8 {
             let bytes = match std::fs::read(&file) {
                 Ok(b) => b,
                 Err(e) => {
-                    report(args.format, &[io_error(&file, cannot_read(&e))], None, &mut all);
+                    report(
+                        args.format,
+                        &[io_error(&file, cannot_read(&e))],
+                        None,
+                        &mut all,
+                    );
                     io_failed = true;
                     continue;
                 }
@@ -103,7 +120,7 @@ pub fn check_file(name: &str, bytes: &[u8]) -> Vec<Diagnostic> {
         .is_some_and(|doc| doc.value.get("auth").is_some_and(|a| a.is_string()));
     if looks_like_instance {
         return match compiler::load_instance(name, bytes) {
-            Ok(_) => Vec::new(),
+            Ok(loaded) => loaded.unknown_keys,
             Err(ds) => ds,
         };
     }
@@ -118,7 +135,12 @@ fn cannot_read(e: &std::io::Error) -> String {
     }
 }
 
-fn report(format: Format, diagnostics: &[Diagnostic], source: Option<&str>, all: &mut Vec<Diagnostic>) {
+fn report(
+    format: Format,
+    diagnostics: &[Diagnostic],
+    source: Option<&str>,
+    all: &mut Vec<Diagnostic>,
+) {
     if format == Format::Human {
         output::print_human(diagnostics, source);
     }

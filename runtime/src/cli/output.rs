@@ -9,14 +9,25 @@ use super::Format;
 
 /// Diagnostics that are about a whole file and read best on one line.
 fn one_line(d: &Diagnostic) -> bool {
-    matches!(d.code, "io" | "binary-file" | "empty-file" | "yaml-syntax" | "multiple-documents" | "no-connectors")
+    matches!(
+        d.code,
+        "io" | "binary-file"
+            | "empty-file"
+            | "yaml-syntax"
+            | "multiple-documents"
+            | "no-connectors"
+    )
 }
 
 /// Prints the diagnostics of one file in human form on stderr.
 pub fn print_human(diagnostics: &[Diagnostic], source: Option<&str>) {
     let mut err = std::io::stderr().lock();
     for d in diagnostics {
-        let text = if one_line(d) { format!("{}\n", d.render_short()) } else { d.render(source) };
+        let text = if one_line(d) {
+            format!("{}\n", d.render_short())
+        } else {
+            d.render(source)
+        };
         let _ = writeln!(err, "{text}");
     }
 }
@@ -24,7 +35,10 @@ pub fn print_human(diagnostics: &[Diagnostic], source: Option<&str>) {
 /// Prints `{"diagnostics": [...]}` on stdout.
 pub fn print_json(diagnostics: &[Diagnostic]) {
     let doc = serde_json::json!({ "diagnostics": diagnostics });
-    println!("{}", serde_json::to_string_pretty(&doc).expect("diagnostics serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&doc).expect("diagnostics serialize")
+    );
 }
 
 /// The summary line of a run.
@@ -57,7 +71,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -83,7 +100,10 @@ pub fn emit(out: Option<&Path>, contents: &str) -> u8 {
         },
         None => {
             let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(contents.as_bytes()).and_then(|_| stdout.flush()) {
+            match stdout
+                .write_all(contents.as_bytes())
+                .and_then(|_| stdout.flush())
+            {
                 Ok(()) => super::exit::OK,
                 Err(_) => super::exit::IO,
             }
