@@ -210,38 +210,6 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
     });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_snippet_with_caret_and_help() {
-        let source = "a: 1\nurl: \"{{ vars.regoin }}\"\n";
-        let d = Diagnostic::error("undefined-reference", "unknown variable `regoin`")
-            .at(
-                "/url",
-                Pos {
-                    line: 2,
-                    column: 10,
-                    len: 11,
-                },
-            )
-            .label("not declared")
-            .help("did you mean `vars.region`?");
-        let d = Diagnostic {
-            file: "x.yaml".into(),
-            ..d
-        };
-        let text = d.render(Some(source));
-        assert_eq!(
-            text,
-            "error[undefined-reference]: unknown variable `regoin`\n \
-             --> x.yaml:2:10\n  |\n2 | url: \"{{ vars.regoin }}\"\n  |          ^^^^^^^^^^^ not declared\n  |\n  \
-             = help: did you mean `vars.region`?\n"
-        );
-    }
-}
-
 /// Every diagnostic code, with its severity and what it means. `docs/authoring.md` lists them
 /// and a test proves each one is produced by some input.
 pub const CODES: &[(&str, Severity, &str)] = &[
@@ -413,3 +381,35 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "an authorization code method with no authorization URL",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_snippet_with_caret_and_help() {
+        let source = "a: 1\nurl: \"{{ vars.regoin }}\"\n";
+        let d = Diagnostic::error("undefined-reference", "unknown variable `regoin`")
+            .at(
+                "/url",
+                Pos {
+                    line: 2,
+                    column: 10,
+                    len: 11,
+                },
+            )
+            .label("not declared")
+            .help("did you mean `vars.region`?");
+        let d = Diagnostic {
+            file: "x.yaml".into(),
+            ..d
+        };
+        let text = d.render(Some(source));
+        assert_eq!(
+            text,
+            "error[undefined-reference]: unknown variable `regoin`\n \
+             --> x.yaml:2:10\n  |\n2 | url: \"{{ vars.regoin }}\"\n  |          ^^^^^^^^^^^ not declared\n  |\n  \
+             = help: did you mean `vars.region`?\n"
+        );
+    }
+}

@@ -65,14 +65,16 @@ pub struct Loaded<T> {
 }
 
 /// Decodes bytes as UTF-8 text, refusing binary files.
-pub fn decode(bytes: &[u8]) -> Result<String, Diagnostic> {
+pub fn decode(bytes: &[u8]) -> Result<String, Box<Diagnostic>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.contains(&0) {
-        return Err(Diagnostic::error(
-            "binary-file",
-            "this is a binary file, not YAML text (it contains NUL bytes)",
-        )
-        .help("give the path of a `.yaml` connector file"));
+        return Err(Box::new(
+            Diagnostic::error(
+                "binary-file",
+                "this is a binary file, not YAML text (it contains NUL bytes)",
+            )
+            .help("give the path of a `.yaml` connector file"),
+        ));
     }
     String::from_utf8(bytes.to_vec()).map_err(|e| {
         Diagnostic::error(
@@ -83,6 +85,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, Diagnostic> {
             ),
         )
         .help("save the file as UTF-8")
+        .into()
     })
 }
 
@@ -92,7 +95,7 @@ pub fn load<T: DeserializeOwned>(
     file: &str,
     bytes: &[u8],
 ) -> Result<Loaded<T>, Vec<Diagnostic>> {
-    let text = decode(bytes).map_err(|d| vec![d])?;
+    let text = decode(bytes).map_err(|d| vec![*d])?;
     let doc = yaml::parse(&text).map_err(|ds| with_file(ds, file))?;
     let mut value = doc.value;
     let errors = schema_check::validate(kind, &value, &doc.locations);

@@ -16,11 +16,7 @@ pub fn did_you_mean<'a>(
 
 /// A help text: "did you mean `x`?" when one candidate is close, else the list of valid
 /// names (or `None` when there are none).
-pub fn help<'a>(
-    word: &str,
-    candidates: &[&'a str],
-    quote: impl Fn(&str) -> String,
-) -> Option<String> {
+pub fn help(word: &str, candidates: &[&str], quote: impl Fn(&str) -> String) -> Option<String> {
     if let Some(best) = did_you_mean(word, candidates.iter().copied()) {
         return Some(format!("did you mean {}?", quote(best)));
     }
@@ -39,8 +35,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
