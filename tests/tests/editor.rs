@@ -17,9 +17,16 @@ fn yaml_language_server_reports_schema_errors_on_their_lines() {
             .expect("npm is needed to install the editor test's pinned yaml-language-server");
         assert!(status.success(), "npm ci failed in tests/editor");
     }
-    let out = Command::new("node").arg("run.mjs").current_dir(&dir).output().expect("node is needed for the editor test");
+    let out = Command::new("node")
+        .arg("run.mjs")
+        .current_dir(&dir)
+        .output()
+        .expect("node is needed for the editor test");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "the editor test failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the editor test failed:\n{stdout}\n{stderr}"
+    );
 }

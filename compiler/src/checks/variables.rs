@@ -29,13 +29,23 @@ fn declarations<'a>(ctx: &Ctx<'a>) -> Vec<(String, &'a IndexMap<String, Variable
     out
 }
 
+/// Variables an OAuth 2 method uses without a template: the client id and secret for client
+/// authentication, the scope to compare with the granted one.
+const IMPLICIT: [&str; 3] = ["client_id", "client_secret", "scope"];
+
+fn is_oauth(m: &connector_spec::AuthMethod) -> bool {
+    m.type_name().starts_with("oauth2_")
+}
+
 /// `unused-variable` and `unused-input` (warnings), for what the author wrote.
 pub fn check_unused(ctx: &Ctx<'_>, usage: &Usage, out: &mut Vec<Diagnostic>) {
     let c = ctx.connector;
     let empty = HashSet::new();
     for name in c.variables.keys() {
         let at = join("/variables", name);
-        let used = usage.vars_global.contains(name)
+        let implicit = IMPLICIT.contains(&name.as_str()) && c.auth.values().any(is_oauth);
+        let used = implicit
+            || usage.vars_global.contains(name)
             || usage.vars_by_method.values().any(|s| s.contains(name));
         if !used && ctx.locs.contains(&at) {
             out.push(
@@ -52,7 +62,11 @@ pub fn check_unused(ctx: &Ctx<'_>, usage: &Usage, out: &mut Vec<Diagnostic>) {
         let local = usage.vars_by_method.get(method).unwrap_or(&empty);
         for name in auth_variables(m).keys() {
             let at = format!("/auth/{}/variables/{}", escape(method), escape(name));
-            if !local.contains(name) && !usage.vars_global.contains(name) && ctx.locs.contains(&at)
+            let implicit = is_oauth(m) && IMPLICIT.contains(&name.as_str());
+            if !implicit
+                && !local.contains(name)
+                && !usage.vars_global.contains(name)
+                && ctx.locs.contains(&at)
             {
                 out.push(
                     Diagnostic::warning(
