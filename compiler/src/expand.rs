@@ -74,13 +74,10 @@ pub fn expand(connector: &Connector) -> Connector {
     for (name, method) in out.auth.iter_mut() {
         expand_auth(method);
         // A connector variable of the same name stands in for a standard one.
-        let written: Vec<String> = crate::checks::sites::auth_variables(&connector.auth[name])
-            .keys()
-            .cloned()
-            .collect();
-        if let Some(vars) = auth_variables_mut(method) {
-            vars.retain(|name, _| !shared.contains(name) || written.contains(name));
-        }
+        let written = connector.auth[name].variables();
+        method
+            .variables_mut()
+            .retain(|name, _| !shared.contains(name) || written.contains_key(name));
     }
     for v in out.variables.values_mut() {
         v.kind.get_or_insert(ValueType::String);
@@ -89,20 +86,6 @@ pub fn expand(connector: &Connector) -> Connector {
         expand_endpoint(endpoint);
     }
     out
-}
-
-fn auth_variables_mut(method: &mut AuthMethod) -> Option<&mut IndexMap<String, Variable>> {
-    Some(match method {
-        AuthMethod::Oauth2ClientCredentials(g)
-        | AuthMethod::Oauth2Password(g)
-        | AuthMethod::Oauth2RefreshToken(g) => &mut g.variables,
-        AuthMethod::Oauth2JwtBearer(g) => &mut g.variables,
-        AuthMethod::Oauth2AuthorizationCode(g) => &mut g.variables,
-        AuthMethod::Custom(c) => &mut c.variables,
-        AuthMethod::Basic(b) => &mut b.variables,
-        AuthMethod::Bearer(b) => &mut b.variables,
-        AuthMethod::ApiKey(k) => &mut k.variables,
-    })
 }
 
 fn var(label: &str, default: Option<&str>, required: bool, secret: bool) -> Variable {

@@ -319,28 +319,38 @@ impl Builder {
         if anchor > 0 {
             self.anchors.insert(anchor, (value.clone(), 1));
         }
+        self.leaf(value, style, span, |value| match value {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            other => other.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Places a scalar or an alias: the value of the pending key or sequence item, or else the
+    /// next key (`key_text` turns the value into the key's text).
+    fn leaf(
+        &mut self,
+        value: Value,
+        style: Style,
+        span: &Span,
+        key_text: impl FnOnce(Value) -> String,
+    ) {
         match self.next_pointer() {
             Some((pointer, key)) => {
+                let value_pos = pos(span);
                 self.locations.map.insert(
                     pointer,
                     Loc {
                         key,
-                        value: pos(span),
+                        value: value_pos,
                         style,
                     },
                 );
                 self.push(value);
             }
-            None => {
-                let text = match value {
-                    Value::String(s) => s,
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                self.key(text, pos(span));
-            }
+            None => self.key(key_text(value), pos(span)),
         }
-        Ok(())
     }
 
     fn key(&mut self, text: String, at: Pos) {
@@ -463,26 +473,10 @@ impl Builder {
             .at("", pos(span))]);
         };
         self.count(size, span)?;
-        match self.next_pointer() {
-            Some((pointer, key)) => {
-                self.locations.map.insert(
-                    pointer,
-                    Loc {
-                        key,
-                        value: pos(span),
-                        style: Style::Other,
-                    },
-                );
-                self.push(value);
-            }
-            None => {
-                let text = value
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| value.to_string());
-                self.key(text, pos(span));
-            }
-        }
+        self.leaf(value, Style::Other, span, |value| match value {
+            Value::String(s) => s,
+            other => other.to_string(),
+        });
         Ok(())
     }
 

@@ -53,6 +53,62 @@ impl AuthMethod {
         }
     }
 
+    /// The variables of the method.
+    pub fn variables(&self) -> &IndexMap<String, Variable> {
+        match self {
+            AuthMethod::Oauth2ClientCredentials(g)
+            | AuthMethod::Oauth2Password(g)
+            | AuthMethod::Oauth2RefreshToken(g) => &g.variables,
+            AuthMethod::Oauth2JwtBearer(g) => &g.variables,
+            AuthMethod::Oauth2AuthorizationCode(g) => &g.variables,
+            AuthMethod::Custom(c) => &c.variables,
+            AuthMethod::Basic(b) => &b.variables,
+            AuthMethod::Bearer(b) => &b.variables,
+            AuthMethod::ApiKey(k) => &k.variables,
+        }
+    }
+
+    /// The variables of the method, to change.
+    pub fn variables_mut(&mut self) -> &mut IndexMap<String, Variable> {
+        match self {
+            AuthMethod::Oauth2ClientCredentials(g)
+            | AuthMethod::Oauth2Password(g)
+            | AuthMethod::Oauth2RefreshToken(g) => &mut g.variables,
+            AuthMethod::Oauth2JwtBearer(g) => &mut g.variables,
+            AuthMethod::Oauth2AuthorizationCode(g) => &mut g.variables,
+            AuthMethod::Custom(c) => &mut c.variables,
+            AuthMethod::Basic(b) => &mut b.variables,
+            AuthMethod::Bearer(b) => &mut b.variables,
+            AuthMethod::ApiKey(k) => &mut k.variables,
+        }
+    }
+
+    /// The token request of an OAuth 2 method, if written (`None` for other types).
+    pub fn token_request(&self) -> Option<&TokenRequest> {
+        match self {
+            AuthMethod::Oauth2ClientCredentials(g)
+            | AuthMethod::Oauth2Password(g)
+            | AuthMethod::Oauth2RefreshToken(g) => g.request.as_ref(),
+            AuthMethod::Oauth2JwtBearer(g) => g.request.as_ref(),
+            AuthMethod::Oauth2AuthorizationCode(g) => g.request.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// How the method applies credentials to endpoint requests, if written (`None` for the
+    /// types whose `apply` is derived: `basic`, `bearer`, `api_key`).
+    pub fn apply(&self) -> Option<&Apply> {
+        match self {
+            AuthMethod::Oauth2ClientCredentials(g)
+            | AuthMethod::Oauth2Password(g)
+            | AuthMethod::Oauth2RefreshToken(g) => g.apply.as_ref(),
+            AuthMethod::Oauth2JwtBearer(g) => g.apply.as_ref(),
+            AuthMethod::Oauth2AuthorizationCode(g) => g.apply.as_ref(),
+            AuthMethod::Custom(c) => Some(&c.apply),
+            _ => None,
+        }
+    }
+
     /// Every `type` name, in the order of the enum.
     pub const TYPE_NAMES: [&'static str; 9] = [
         "oauth2_client_credentials",

@@ -66,15 +66,8 @@ pub fn check_bodies(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     }
     for (name, m) in &ctx.connector.auth {
         let body = match m {
-            AuthMethod::Oauth2ClientCredentials(g)
-            | AuthMethod::Oauth2Password(g)
-            | AuthMethod::Oauth2RefreshToken(g) => g.request.as_ref().and_then(|r| r.body.as_ref()),
-            AuthMethod::Oauth2JwtBearer(g) => g.request.as_ref().and_then(|r| r.body.as_ref()),
-            AuthMethod::Oauth2AuthorizationCode(g) => {
-                g.request.as_ref().and_then(|r| r.body.as_ref())
-            }
             AuthMethod::Custom(c) => c.request.body.as_ref(),
-            _ => None,
+            other => other.token_request().and_then(|r| r.body.as_ref()),
         };
         if let Some(b) = body {
             bodies.push((format!("/auth/{}/request/body", escape(name)), b));

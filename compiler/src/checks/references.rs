@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use connector_spec::endpoint::Pagination;
 
-use super::sites::{auth_fields, auth_variables, Place, Site};
+use super::sites::{auth_fields, Place, Site};
 use super::Ctx;
 use crate::diagnostic::Diagnostic;
 use crate::suggest;
@@ -96,7 +96,7 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
         (Namespace::Vars, Place::ConnectorVar) => c.variables.keys().cloned().collect(),
         (Namespace::Vars, Place::Auth(m) | Place::Apply(m)) => {
             let mut v: Vec<String> = c.variables.keys().cloned().collect();
-            v.extend(auth_variables(&c.auth[m]).keys().cloned());
+            v.extend(c.auth[m].variables().keys().cloned());
             v
         }
         (Namespace::Vars, Place::Base | Place::Endpoint(_)) => {
@@ -104,13 +104,13 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
             v.extend(common(
                 c.auth
                     .values()
-                    .map(|m| auth_variables(m).keys().cloned().collect()),
+                    .map(|m| m.variables().keys().cloned().collect()),
             ));
             if !v.iter().any(|n| n == name) {
                 let owners: Vec<&str> = c
                     .auth
                     .iter()
-                    .filter(|(_, m)| auth_variables(m).contains_key(name))
+                    .filter(|(_, m)| m.variables().contains_key(name))
                     .map(|(k, _)| k.as_str())
                     .collect();
                 if !owners.is_empty() {
@@ -215,10 +215,8 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
 fn elsewhere(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Option<String> {
     let c = ctx.connector;
     let name = &target.name;
-    let in_vars = c.variables.contains_key(name)
-        || c.auth
-            .values()
-            .any(|m| auth_variables(m).contains_key(name));
+    let in_vars =
+        c.variables.contains_key(name) || c.auth.values().any(|m| m.variables().contains_key(name));
     let in_inputs = match place {
         Place::Endpoint(e) => c.endpoints[e].inputs.contains_key(name),
         _ => false,

@@ -4,10 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use connector_spec::auth::ClientAuth;
-use connector_spec::{AuthMethod, Connector, Scalar, Variable};
+use connector_spec::{Connector, Scalar, Variable};
 use indexmap::IndexMap;
 
-use super::sites::{auth_variables, Place, Role};
+use super::sites::{Place, Role};
 use super::Ctx;
 use crate::diagnostic::Diagnostic;
 use crate::template::{self, Namespace, Piece};
@@ -19,12 +19,12 @@ fn scope<'a>(c: &'a Connector, place: Place<'_>) -> HashMap<&'a str, &'a Variabl
         c.variables.iter().map(|(k, v)| (k.as_str(), v)).collect();
     if let Place::Auth(m) | Place::Apply(m) = place {
         if let Some(method) = c.auth.get(m) {
-            vars.extend(auth_variables(method).iter().map(|(k, v)| (k.as_str(), v)));
+            vars.extend(method.variables().iter().map(|(k, v)| (k.as_str(), v)));
         }
     }
     if let Place::Base | Place::Endpoint(_) = place {
         for method in c.auth.values() {
-            vars.extend(auth_variables(method).iter().map(|(k, v)| (k.as_str(), v)));
+            vars.extend(method.variables().iter().map(|(k, v)| (k.as_str(), v)));
         }
     }
     vars
@@ -181,7 +181,7 @@ pub fn check_broad_scope(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         if let Some(Variable {
             default: Some(Scalar::String(s)),
             ..
-        }) = auth_variables(method).get("scope")
+        }) = method.variables().get("scope")
         {
             check(format!("/auth/{}/variables/scope/default", escape(m)), s);
         }
@@ -199,15 +199,9 @@ pub fn check_broad_scope(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
 /// also sets one.
 pub fn check_client_auth_conflict(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     for (m, method) in &ctx.connector.auth {
-        let request = match method {
-            AuthMethod::Oauth2ClientCredentials(g)
-            | AuthMethod::Oauth2Password(g)
-            | AuthMethod::Oauth2RefreshToken(g) => g.request.as_ref(),
-            AuthMethod::Oauth2JwtBearer(g) => g.request.as_ref(),
-            AuthMethod::Oauth2AuthorizationCode(g) => g.request.as_ref(),
-            _ => None,
+        let Some(request) = method.token_request() else {
+            continue;
         };
-        let Some(request) = request else { continue };
         let client_auth = request.client_auth.unwrap_or(ClientAuth::Basic);
         let headers: &IndexMap<String, String> = &request.headers;
         let Some(name) = headers

@@ -173,7 +173,7 @@ impl<'a> Sites<'a> {
         }
     }
 
-    fn apply(&mut self, at: &str, apply: &'a Option<Apply>, name: &'a str) {
+    fn apply(&mut self, at: &str, apply: Option<&'a Apply>, name: &'a str) {
         if let Some(apply) = apply {
             self.map(
                 &format!("{at}/apply/headers"),
@@ -190,19 +190,31 @@ impl<'a> Sites<'a> {
         }
     }
 
+    /// The headers, query and body of an auth method's request.
+    fn request_tabs(
+        &mut self,
+        at: &str,
+        headers: &'a IndexMap<String, String>,
+        query: &'a IndexMap<String, String>,
+        body: &'a Option<Body>,
+        place: Place<'a>,
+    ) {
+        self.map(
+            &format!("{at}/request/headers"),
+            headers,
+            place,
+            Role::Header,
+        );
+        self.map(&format!("{at}/request/query"), query, place, Role::Query);
+        if let Some(body) = body {
+            self.body(&format!("{at}/request/body"), body, place);
+        }
+    }
+
     fn token_request(&mut self, at: &str, request: &'a Option<TokenRequest>, place: Place<'a>) {
         if let Some(r) = request {
             self.opt(format!("{at}/request/url"), &r.url, place, Role::AuthUrl);
-            self.map(
-                &format!("{at}/request/headers"),
-                &r.headers,
-                place,
-                Role::Header,
-            );
-            self.map(&format!("{at}/request/query"), &r.query, place, Role::Query);
-            if let Some(body) = &r.body {
-                self.body(&format!("{at}/request/body"), body, place);
-            }
+            self.request_tabs(at, &r.headers, &r.query, &r.body, place);
         }
     }
 
@@ -252,13 +264,13 @@ impl<'a> Sites<'a> {
 
     fn auth(&mut self, at: &str, name: &'a str, method: &'a AuthMethod) {
         let place = Place::Auth(name);
+        self.variables(at, method.variables(), place);
+        self.apply(at, method.apply(), name);
         macro_rules! oauth {
             ($g:expr) => {{
-                self.variables(at, &$g.variables, place);
                 self.opt(format!("{at}/issuer"), &$g.issuer, place, Role::AuthUrl);
                 self.token_request(at, &$g.request, place);
                 self.token_response(at, &$g.response, place);
-                self.apply(at, &$g.apply, name);
                 self.jwt(
                     format!("{at}/client_assertion"),
                     &$g.client_assertion,
@@ -295,19 +307,9 @@ impl<'a> Sites<'a> {
                 }
             }
             AuthMethod::Custom(c) => {
-                self.variables(at, &c.variables, place);
                 let r = &c.request;
                 self.add(format!("{at}/request/url"), &r.url, place, Role::Url);
-                self.map(
-                    &format!("{at}/request/headers"),
-                    &r.headers,
-                    place,
-                    Role::Header,
-                );
-                self.map(&format!("{at}/request/query"), &r.query, place, Role::Query);
-                if let Some(body) = &r.body {
-                    self.body(&format!("{at}/request/body"), body, place);
-                }
+                self.request_tabs(at, &r.headers, &r.query, &r.body, place);
                 if let Some(resp) = &c.response {
                     self.map(
                         &format!("{at}/response/fields"),
@@ -316,30 +318,15 @@ impl<'a> Sites<'a> {
                         Role::Other,
                     );
                 }
-                self.map(
-                    &format!("{at}/apply/headers"),
-                    &c.apply.headers,
-                    Place::Apply(name),
-                    Role::Header,
-                );
-                self.map(
-                    &format!("{at}/apply/query"),
-                    &c.apply.query,
-                    Place::Apply(name),
-                    Role::Query,
-                );
             }
             AuthMethod::Basic(b) => {
-                self.variables(at, &b.variables, place);
                 self.opt(format!("{at}/username"), &b.username, place, Role::Other);
                 self.opt(format!("{at}/password"), &b.password, place, Role::Other);
             }
             AuthMethod::Bearer(b) => {
-                self.variables(at, &b.variables, place);
                 self.opt(format!("{at}/token"), &b.token, place, Role::Header);
             }
             AuthMethod::ApiKey(k) => {
-                self.variables(at, &k.variables, place);
                 let role = match k.location {
                     Some(connector_spec::auth::KeyLocation::Query) => Role::Other,
                     _ => Role::Header,
@@ -347,21 +334,6 @@ impl<'a> Sites<'a> {
                 self.opt(format!("{at}/value"), &k.value, place, role);
             }
         }
-    }
-}
-
-/// The variables of an auth method.
-pub fn auth_variables(method: &AuthMethod) -> &IndexMap<String, connector_spec::Variable> {
-    match method {
-        AuthMethod::Oauth2ClientCredentials(g)
-        | AuthMethod::Oauth2Password(g)
-        | AuthMethod::Oauth2RefreshToken(g) => &g.variables,
-        AuthMethod::Oauth2JwtBearer(g) => &g.variables,
-        AuthMethod::Oauth2AuthorizationCode(g) => &g.variables,
-        AuthMethod::Custom(c) => &c.variables,
-        AuthMethod::Basic(b) => &b.variables,
-        AuthMethod::Bearer(b) => &b.variables,
-        AuthMethod::ApiKey(k) => &k.variables,
     }
 }
 

@@ -7,7 +7,6 @@ use connector_spec::{Scalar, ValueType, Variable};
 use indexmap::IndexMap;
 
 use super::references::Usage;
-use super::sites::auth_variables;
 use super::Ctx;
 use crate::diagnostic::Diagnostic;
 use crate::template::{self, Namespace};
@@ -18,10 +17,7 @@ fn declarations<'a>(ctx: &Ctx<'a>) -> Vec<(String, &'a IndexMap<String, Variable
     let c = ctx.connector;
     let mut out = vec![("/variables".to_owned(), &c.variables)];
     for (name, m) in &c.auth {
-        out.push((
-            format!("/auth/{}/variables", escape(name)),
-            auth_variables(m),
-        ));
+        out.push((format!("/auth/{}/variables", escape(name)), m.variables()));
     }
     for (name, e) in &c.endpoints {
         out.push((format!("/endpoints/{}/inputs", escape(name)), &e.inputs));
@@ -60,7 +56,7 @@ pub fn check_unused(ctx: &Ctx<'_>, usage: &Usage, out: &mut Vec<Diagnostic>) {
     }
     for (method, m) in &c.auth {
         let local = usage.vars_by_method.get(method).unwrap_or(&empty);
-        for name in auth_variables(m).keys() {
+        for name in m.variables().keys() {
             let at = format!("/auth/{}/variables/{}", escape(method), escape(name));
             let implicit = is_oauth(m) && IMPLICIT.contains(&name.as_str());
             if !implicit
@@ -206,7 +202,7 @@ pub fn check_cycles(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         .collect()];
     for (m, method) in &c.auth {
         let mut scope = scopes[0].clone();
-        for (n, v) in auth_variables(method) {
+        for (n, v) in method.variables() {
             scope.push((
                 n.clone(),
                 format!("/auth/{}/variables/{}", escape(m), escape(n)),
@@ -295,7 +291,7 @@ fn find_cycle(
 pub fn check_duplicates(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     let c = ctx.connector;
     for (m, method) in &c.auth {
-        for name in auth_variables(method).keys() {
+        for name in method.variables().keys() {
             let at = format!("/auth/{}/variables/{}", escape(m), escape(name));
             if c.variables.contains_key(name) && ctx.locs.contains(&at) {
                 out.push(
@@ -340,18 +336,11 @@ pub(super) fn header_maps<'a>(ctx: &Ctx<'a>) -> Vec<(String, Vec<&'a String>)> {
     }
     for (name, m) in &c.auth {
         let at = format!("/auth/{}", escape(name));
-        use connector_spec::AuthMethod as A;
-        let (request, apply) = match m {
-            A::Oauth2ClientCredentials(g) | A::Oauth2Password(g) | A::Oauth2RefreshToken(g) => {
-                (g.request.as_ref().map(|r| &r.headers), g.apply.as_ref())
-            }
-            A::Oauth2JwtBearer(g) => (g.request.as_ref().map(|r| &r.headers), g.apply.as_ref()),
-            A::Oauth2AuthorizationCode(g) => {
-                (g.request.as_ref().map(|r| &r.headers), g.apply.as_ref())
-            }
-            A::Custom(cu) => (Some(&cu.request.headers), Some(&cu.apply)),
-            _ => (None, None),
+        let request = match m {
+            connector_spec::AuthMethod::Custom(cu) => Some(&cu.request.headers),
+            other => other.token_request().map(|r| &r.headers),
         };
+        let apply = m.apply();
         if let Some(h) = request {
             add(format!("{at}/request/headers"), h);
         }
