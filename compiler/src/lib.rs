@@ -32,6 +32,7 @@ pub use ir::Ir;
 pub use lower::tpl as parse_template;
 pub use schema_check::Kind;
 pub use suggest::did_you_mean;
+pub use suggest::help as suggest_help;
 
 /// What compiling one file produced.
 #[derive(Debug)]

@@ -1,8 +1,12 @@
 //! The command line: one module per subcommand.
 
+mod auth;
 mod check;
 mod compile;
+mod instance_args;
 mod output;
+mod run;
+mod sandbox;
 mod schema;
 
 use std::process::ExitCode;
@@ -25,6 +29,12 @@ enum Command {
     Compile(compile::Args),
     /// Print the JSON Schema of connector or instance files.
     Schema(schema::Args),
+    /// Authenticate an instance and show what came back, every secret and token redacted.
+    Auth(auth::Args),
+    /// Call an endpoint of an instance: records as JSON lines on stdout, a summary on stderr.
+    Run(run::Args),
+    /// Serve the local OAuth 2 provider and demo API that the sandbox connector talks to.
+    Sandbox(sandbox::Args),
 }
 
 /// How diagnostics are printed.
@@ -56,10 +66,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::IO } else { exit::OK });
         }
     };
+    runtime::logging::init();
     let code = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Auth(args) => auth::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,93 @@
+//! What `auth` and `run` share: loading the instance, the `--sandbox` switch, printing
+//! failures on one line.
+
+use std::path::{Path, PathBuf};
+
+use runtime::instance::{self, Instance};
+use runtime::resolve::Given;
+
+use super::exit;
+
+/// The instance and how to reach its provider.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The instance file (YAML): its connector, auth method and values.
+    pub instance: PathBuf,
+    /// Start the sandbox provider in this process on a free loopback port and point the
+    /// instance's `base_url` at it (for the bundled `sandbox` connector).
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+/// A running in-process sandbox, stopped when dropped with the runtime.
+pub struct Started {
+    /// The loaded instance.
+    pub instance: Instance,
+    /// The sandbox, when `--sandbox` was given.
+    pub sandbox: Option<sandbox::Sandbox>,
+}
+
+/// Loads the instance (starting the sandbox first when asked). On failure, prints the
+/// diagnostics and returns the exit status.
+pub async fn load(target: &Target) -> Result<Started, u8> {
+    let mut overrides = Vec::new();
+    let sandbox = if target.sandbox {
+        let addr = "127.0.0.1:0".parse().expect("a valid address");
+        match sandbox::Sandbox::start(addr, sandbox::Config::default()).await {
+            Ok(s) => {
+                overrides.push(("base_url".to_owned(), Given::Text(s.url())));
+                Some(s)
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the sandbox: {e}");
+                return Err(exit::IO);
+            }
+        }
+    } else {
+        None
+    };
+    match instance::load(&target.instance, &overrides) {
+        Ok(instance) => {
+            if sandbox.is_some() && !instance.ir.variables.iter().any(|v| v.name == "base_url") {
+                eprintln!(
+                    "error: {}: `--sandbox` sets the variable `base_url`, which the connector `{}` does not have",
+                    target.instance.display(),
+                    instance.ir.connector
+                );
+                return Err(exit::IO);
+            }
+            super::output::print_human(&instance.warnings, source(&target.instance).as_deref());
+            Ok(Started { instance, sandbox })
+        }
+        Err(err) => {
+            for d in &err.diagnostics {
+                let src = err.sources.get(&d.file).map(String::as_str);
+                super::output::print_human(std::slice::from_ref(d), src);
+            }
+            let io = err.diagnostics.iter().any(|d| d.code == "io");
+            Err(if io { exit::IO } else { exit::ERRORS })
+        }
+    }
+}
+
+fn source(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// The exit status of a runtime error: 2 for usage, 1 for everything else.
+pub fn status(e: &runtime::Error) -> u8 {
+    if e.kind() == runtime::ErrorKind::Usage {
+        exit::IO
+    } else {
+        exit::ERRORS
+    }
+}
+
+/// A tokio runtime for a command.
+pub fn tokio() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+}

@@ -1,0 +1,220 @@
+//! Templates rendered at run time, each value escaped for its place.
+//!
+//! | place | escaping |
+//! | --- | --- |
+//! | URL | percent-encoded as a path segment (RFC 3986 unreserved characters kept); a `vars` reference that opens the template is the base URL and is inserted as it is |
+//! | query, form | the raw text, encoded by the `application/x-www-form-urlencoded` serializer |
+//! | JSON body | encoded by the JSON serializer; a leaf that is exactly one reference keeps its JSON type |
+//! | header | the raw text; a value with CR, LF or NUL is refused |
+//! | raw body | as it renders (the author's escape hatch) |
+//!
+//! A reference without a value (an optional input with no default, an auth field the server
+//! did not send) renders as the empty string, or `null` as a whole JSON leaf. A query
+//! parameter or form field that renders empty is left out.
+
+use compiler::ir::{JsonTemplate, Part, Ref, Template};
+use indexmap::IndexMap;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::value::Scope;
+
+/// Renders a template as plain text, with no escaping.
+pub fn text(t: &Template, scope: &Scope<'_>) -> String {
+    let mut out = String::new();
+    for part in &t.0 {
+        match part {
+            Part::Text(s) => out.push_str(s),
+            Part::Ref(r) => {
+                if let Some(v) = scope.get(r) {
+                    out.push_str(&v.as_text());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether the template uses a secret value (so that what it renders must not be shown).
+pub fn uses_secret(t: &Template, scope: &Scope<'_>) -> bool {
+    t.refs()
+        .any(|r| scope.get(r).is_some_and(|v| v.is_secret()))
+}
+
+/// Renders a URL template and parses the result.
+pub fn url(t: &Template, scope: &Scope<'_>) -> Result<url::Url> {
+    let mut out = String::new();
+    for (i, part) in t.0.iter().enumerate() {
+        match part {
+            Part::Text(s) => out.push_str(s),
+            Part::Ref(r @ Ref::Vars(_)) if i == 0 => {
+                if let Some(v) = scope.get(r) {
+                    out.push_str(&v.as_text());
+                }
+            }
+            Part::Ref(r) => {
+                if let Some(v) = scope.get(r) {
+                    encode_segment(&v.as_text(), &mut out);
+                }
+            }
+        }
+    }
+    let parsed = url::Url::parse(&out).map_err(|e| {
+        Error::new(
+            ErrorKind::Usage,
+            format!(
+                "the URL `{}` is not valid: {e}",
+                shown_url_text(&out, t, scope)
+            ),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "the URL `{}` is not http or https",
+                shown_url_text(&out, t, scope)
+            ),
+        ));
+    }
+    Ok(parsed)
+}
+
+/// The URL text as it may be shown in an error (hidden when a secret went into it).
+fn shown_url_text(text: &str, t: &Template, scope: &Scope<'_>) -> String {
+    if uses_secret(t, scope) {
+        "<a URL with a secret in it>".to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Percent-encodes `text` as one path segment: every byte but the RFC 3986 unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) becomes `%XX`, so a value can never add a `/`, `?`, `#`
+/// or `&` to the URL.
+pub fn encode_segment(text: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
+/// Renders query parameters or form fields, leaving out those that render empty.
+pub fn pairs(map: &IndexMap<String, Template>, scope: &Scope<'_>) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(k, t)| (k.clone(), text(t, scope)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+/// Encodes pairs as `application/x-www-form-urlencoded`.
+pub fn form_body(pairs: &[(String, String)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// Renders a header value, refusing one that would break the header's structure.
+pub fn header(name: &str, t: &Template, scope: &Scope<'_>) -> Result<String> {
+    let value = text(t, scope);
+    check_header(name, &value)?;
+    Ok(value)
+}
+
+/// Refuses a header value with CR, LF or NUL (header injection).
+pub fn check_header(name: &str, value: &str) -> Result<()> {
+    if value.contains(['\r', '\n', '\0']) {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "the value of the header `{name}` contains a line break or a NUL character; \
+                 it was not sent because it would change the structure of the request"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Renders a JSON body.
+pub fn json(t: &JsonTemplate, scope: &Scope<'_>) -> serde_json::Value {
+    match t {
+        JsonTemplate::Value(v) => v.clone(),
+        JsonTemplate::Template(t) => serde_json::Value::String(text(t, scope)),
+        JsonTemplate::Ref(r) => scope
+            .get(r)
+            .map(|v| v.to_json())
+            .unwrap_or(serde_json::Value::Null),
+        JsonTemplate::Array(items) => items.iter().map(|i| json(i, scope)).collect(),
+        JsonTemplate::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json(v, scope)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{Value, Values};
+
+    fn scope_with(name: &str, v: Value) -> Values {
+        let mut m = Values::new();
+        m.insert(name.into(), v);
+        m
+    }
+
+    #[test]
+    fn url_values_cannot_change_the_path() {
+        let input = scope_with("id", Value::text("a\"b&c=d/e?f#g%h"));
+        let scope = Scope {
+            input: Some(&input),
+            ..Default::default()
+        };
+        let t = compiler::parse_template("https://x.test/items/{{ input.id }}/sub");
+        let u = url(&t, &scope).unwrap();
+        assert_eq!(u.path(), "/items/a%22b%26c%3Dd%2Fe%3Ff%23g%25h/sub");
+        assert_eq!(u.query(), None);
+        assert_eq!(u.fragment(), None);
+    }
+
+    #[test]
+    fn leading_vars_is_the_base() {
+        let vars = scope_with("base", Value::text("http://127.0.0.1:9/api"));
+        let scope = Scope {
+            vars: Some(&vars),
+            ..Default::default()
+        };
+        let t = compiler::parse_template("{{ vars.base }}/items");
+        assert_eq!(
+            url(&t, &scope).unwrap().as_str(),
+            "http://127.0.0.1:9/api/items"
+        );
+    }
+
+    #[test]
+    fn headers_refuse_line_breaks() {
+        let input = scope_with("v", Value::text("a\r\nX-Evil: 1"));
+        let scope = Scope {
+            input: Some(&input),
+            ..Default::default()
+        };
+        let t = compiler::parse_template("{{ input.v }}");
+        let e = header("X-Test", &t, &scope).unwrap_err();
+        assert!(e.message().contains("`X-Test`"));
+        assert!(!e.message().contains("Evil"));
+    }
+
+    #[test]
+    fn form_encoding() {
+        let body = form_body(&[("a".into(), "x&y=z +".into())]);
+        assert_eq!(body, "a=x%26y%3Dz+%2B");
+    }
+}

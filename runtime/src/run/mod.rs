@@ -1,0 +1,337 @@
+//! Running endpoints: inputs resolved, credentials applied, pages fetched, records
+//! extracted.
+
+mod paginate;
+
+pub use paginate::{next_link, Pager};
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use compiler::ir::Endpoint;
+
+use crate::auth::{Authenticator, Credentials};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{Http, Incoming, RetryPolicy, Sent};
+use crate::instance::Instance;
+use crate::resolve::{resolve, Given};
+use crate::secret::{scrub, Secret};
+use crate::value::{Scope, Values};
+
+/// What a call did, for its summary line.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Records returned.
+    pub records: u64,
+    /// Pages fetched.
+    pub pages: u64,
+    /// Requests sent to the API, retries and re-authenticated ones included.
+    pub requests: u64,
+    /// Requests sent to the token or auth endpoint during the call.
+    pub token_requests: u64,
+    /// Time taken.
+    pub elapsed: Duration,
+    /// Things the caller should know (a `max_pages` stop).
+    pub warnings: Vec<String>,
+}
+
+impl Stats {
+    /// `120 records, 3 pages, 3 requests, 1 token request, 41 ms`.
+    pub fn summary(&self) -> String {
+        let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{}, {}, {}, {}, {} ms",
+            plural(self.records, "record"),
+            plural(self.pages, "page"),
+            plural(self.requests, "request"),
+            plural(self.token_requests, "token request"),
+            self.elapsed.as_millis()
+        )
+    }
+}
+
+/// An instance ready to call: its credentials cache and the HTTP client.
+#[derive(Debug)]
+pub struct Connection {
+    auth: Authenticator,
+    http: Http,
+}
+
+impl Connection {
+    /// A connection for a loaded instance.
+    pub fn new(instance: Instance) -> Result<Self> {
+        let http = Http::new()?;
+        Ok(Connection {
+            auth: Authenticator::new(Arc::new(instance), http.clone()),
+            http,
+        })
+    }
+
+    /// The instance.
+    pub fn instance(&self) -> &Instance {
+        self.auth.instance()
+    }
+
+    /// The authenticator (its cache and counters).
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// Fetches new credentials now (`connector auth`).
+    pub async fn authenticate(&self) -> Result<Arc<Credentials>> {
+        self.auth
+            .refresh()
+            .await
+            .map_err(|e| self.scrubbed(e, None))
+    }
+
+    /// Runs `endpoint` with `inputs`, handing each record to `sink` as it arrives and
+    /// `progress` the stats after each page.
+    pub async fn call(
+        &self,
+        endpoint: &str,
+        inputs: &[(String, Given)],
+        sink: &mut (dyn FnMut(serde_json::Value) -> Result<()> + Send),
+        progress: &mut (dyn FnMut(&Stats) + Send),
+    ) -> Result<Stats> {
+        let started = Instant::now();
+        let tokens_before = self.auth.token_requests();
+        let mut stats = Stats::default();
+        let result = self
+            .call_inner(
+                endpoint,
+                inputs,
+                sink,
+                progress,
+                &mut stats,
+                started,
+                tokens_before,
+            )
+            .await;
+        stats.elapsed = started.elapsed();
+        stats.token_requests = self.auth.token_requests() - tokens_before;
+        result.map(|()| stats)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_inner(
+        &self,
+        name: &str,
+        inputs: &[(String, Given)],
+        sink: &mut (dyn FnMut(serde_json::Value) -> Result<()> + Send),
+        progress: &mut (dyn FnMut(&Stats) + Send),
+        stats: &mut Stats,
+        started: Instant,
+        tokens_before: u64,
+    ) -> Result<()> {
+        let instance = self.instance();
+        let Some(endpoint) = instance.ir.endpoints.get(name) else {
+            let names: Vec<&str> = instance.ir.endpoints.keys().map(String::as_str).collect();
+            let help = compiler::suggest_help(name, &names, |n| format!("`{n}`"))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "the connector `{}` has no endpoint `{name}`{help}",
+                    instance.ir.connector
+                ),
+            ));
+        };
+        let declared: Vec<&compiler::ir::Var> = endpoint.inputs.iter().collect();
+        let (inputs, problems) = resolve(&declared, inputs, Some(&instance.vars), "input");
+        if !problems.is_empty() {
+            let text: Vec<String> = problems
+                .iter()
+                .map(|p| match &p.help {
+                    Some(h) => format!("{} ({h})", p.message),
+                    None => p.message.clone(),
+                })
+                .collect();
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!("endpoint `{name}`: {}", text.join("; ")),
+            ));
+        }
+        let (mut pager, max_pages) = Pager::new(endpoint.pagination.as_ref());
+        loop {
+            let page = pager.request();
+            let (resp, url, creds) = self
+                .page(endpoint, &inputs, &page, stats)
+                .await
+                .map_err(|e| self.scrubbed(e, None))?;
+            stats.pages += 1;
+            let place = format!(
+                "{} {}",
+                endpoint.request.method.as_str(),
+                crate::http::shown(&url)
+            );
+            let doc = parse(&resp, &place).map_err(|e| self.scrubbed(e, Some(&creds)))?;
+            let records = records(&doc, endpoint.records.as_deref(), &place)?;
+            let count = records.len();
+            for r in records {
+                stats.records += 1;
+                sink(r)?;
+            }
+            stats.elapsed = started.elapsed();
+            stats.token_requests = self.auth.token_requests() - tokens_before;
+            progress(stats);
+            let more = pager
+                .advance(&doc, resp.header("link"), count, &url)
+                .map_err(|e| e.context(&place))?;
+            if !more {
+                return Ok(());
+            }
+            if stats.pages >= u64::from(max_pages) {
+                let w = format!(
+                    "endpoint `{name}`: stopped after `max_pages` ({max_pages}) pages; more remain"
+                );
+                tracing::warn!("{w}");
+                stats.warnings.push(w);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends one page request with credentials; on a `reauth_on` status, drops the
+    /// credentials, fetches new ones and sends it once more.
+    async fn page(
+        &self,
+        endpoint: &Endpoint,
+        inputs: &Values,
+        page: &paginate::PageRequest,
+        stats: &mut Stats,
+    ) -> Result<(Incoming, url::Url, Arc<Credentials>)> {
+        let policy = RetryPolicy::of(&endpoint.retry);
+        let mut reauthenticated = false;
+        loop {
+            let creds = self.auth.credentials().await?;
+            let instance = self.instance();
+            let scope = Scope {
+                vars: Some(&instance.vars),
+                auth: Some(&creds.fields),
+                input: Some(inputs),
+                page: Some(&page.values),
+            };
+            let mut req = crate::request::build(
+                &endpoint.request,
+                &scope,
+                &page.query,
+                page.url.clone(),
+                Duration::from_millis(endpoint.timeout_ms),
+                endpoint.max_response_bytes,
+            )?;
+            self.auth.apply(&creds, &mut req)?;
+            tracing::debug!("{} {}", req.method, req.place());
+            let mut sent = Sent::default();
+            let result = self.http.send(&req, &policy, true, &mut sent).await;
+            stats.requests += sent.requests;
+            let resp = result?;
+            let place = format!("{} {}", req.method, req.place());
+            if endpoint.reauth_on.contains(&resp.status) {
+                if reauthenticated {
+                    return Err(status_error(&resp, &place).context(
+                        "the API refused fresh credentials too (check the account's permissions)",
+                    ));
+                }
+                tracing::info!(
+                    status = resp.status,
+                    "{place}: credentials refused; authenticating again"
+                );
+                self.auth.invalidate(&creds).await;
+                reauthenticated = true;
+                continue;
+            }
+            if !(200..300).contains(&resp.status) {
+                return Err(self.scrubbed(status_error(&resp, &place), Some(&creds)));
+            }
+            return Ok((resp, req.url, creds));
+        }
+    }
+
+    /// The error with every known secret (the instance's, and the credentials') removed.
+    fn scrubbed(&self, e: Error, creds: Option<&Credentials>) -> Error {
+        let secrets: Vec<&Secret> = self
+            .instance()
+            .secrets()
+            .chain(creds.into_iter().flat_map(|c| c.secrets()))
+            .collect();
+        let text = scrub(e.message(), secrets);
+        if text == e.message() {
+            e
+        } else {
+            let mut new = Error::new(e.kind(), text);
+            if let Some(s) = e.status() {
+                new = new.with_status(s);
+            }
+            new
+        }
+    }
+}
+
+/// An error status as one line, with the start of the body.
+fn status_error(resp: &Incoming, place: &str) -> Error {
+    let body = String::from_utf8_lossy(&resp.body);
+    let body = crate::auth::response::clean(body.trim());
+    let detail = if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    };
+    Error::new(
+        ErrorKind::Status,
+        format!("{place} answered {}{detail}", resp.status_text()),
+    )
+    .with_status(resp.status)
+}
+
+/// The response body as JSON (`null` when empty).
+fn parse(resp: &Incoming, place: &str) -> Result<serde_json::Value> {
+    if resp.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(&resp.body).map_err(|e| {
+        let ct = resp.content_type();
+        Error::new(
+            ErrorKind::Response,
+            format!(
+                "{place} answered {} with a body that is not JSON ({}, {} bytes): {e}",
+                resp.status_text(),
+                if ct.is_empty() {
+                    "no content type".to_owned()
+                } else {
+                    ct
+                },
+                resp.body.len()
+            ),
+        )
+    })
+}
+
+/// The records of a page: the array at `pointer`, or the whole response as one record.
+fn records(
+    doc: &serde_json::Value,
+    pointer: Option<&str>,
+    place: &str,
+) -> Result<Vec<serde_json::Value>> {
+    match pointer {
+        None if doc.is_null() => Ok(Vec::new()),
+        None => Ok(vec![doc.clone()]),
+        Some(p) => match doc.pointer(p) {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(serde_json::Value::Array(a)) => Ok(a.clone()),
+            Some(other) => Err(Error::new(
+                ErrorKind::Response,
+                format!(
+                    "{place}: `records` points at `{p}`, which is {} in the response, not a list",
+                    match other {
+                        serde_json::Value::Object(_) => "an object",
+                        serde_json::Value::String(_) => "a string",
+                        serde_json::Value::Number(_) => "a number",
+                        _ => "a boolean",
+                    }
+                ),
+            )),
+        },
+    }
+}
