@@ -32,6 +32,9 @@ pub struct Instance {
     pub vars: Values,
     /// Warnings found while loading (an inline secret).
     pub warnings: Vec<Diagnostic>,
+    /// The instance file's text with inline secrets masked, for the source lines of
+    /// [`Instance::warnings`].
+    pub source: String,
 }
 
 impl Instance {
@@ -84,12 +87,14 @@ pub fn load(path: &Path, overrides: &[(String, Given)]) -> Result<Instance, Load
         diagnostics,
         sources: HashMap::from([(file.clone(), String::from_utf8_lossy(&bytes).into_owned())]),
     })?;
-    let mut err = LoadError {
-        diagnostics: loaded.unknown_keys.clone(),
-        sources: HashMap::from([(file.clone(), loaded.text.clone())]),
-    };
     let spec = &loaded.value;
     let loc = &loaded.locations;
+    // Until the connector says which values are secrets, every inline value is masked.
+    let masked = mask_inline_values(&loaded.text, loc, spec.values.keys());
+    let mut err = LoadError {
+        diagnostics: loaded.unknown_keys.clone(),
+        sources: HashMap::from([(file.clone(), masked.clone())]),
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
 
     // The connector.
@@ -150,6 +155,14 @@ pub fn load(path: &Path, overrides: &[(String, Given)]) -> Result<Instance, Load
 
     // The values.
     let declared: Vec<&Var> = ir.variables.iter().chain(auth.variables.iter()).collect();
+    let masked = mask_inline_values(
+        &loaded.text,
+        loc,
+        spec.values
+            .keys()
+            .filter(|n| declared.iter().any(|v| &v.name == *n && v.secret)),
+    );
+    err.sources.insert(file.clone(), masked.clone());
     let mut given: Vec<(String, Given)> = Vec::new();
     for (name, value) in &spec.values {
         let pointer = format!("/values/{}", compiler::yaml::escape(name));
@@ -263,7 +276,46 @@ pub fn load(path: &Path, overrides: &[(String, Given)]) -> Result<Instance, Load
         ir: Arc::new(ir),
         vars,
         warnings,
+        source: masked,
     })
+}
+
+/// The text with the inline values of `names` under `values:` replaced by `*`, so that
+/// source lines printed with diagnostics never show an inline credential.
+fn mask_inline_values<'a>(
+    text: &str,
+    loc: &compiler::yaml::Locations,
+    names: impl Iterator<Item = &'a String>,
+) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    for name in names {
+        let pointer = format!("/values/{}", compiler::yaml::escape(name));
+        let Some(l) = loc.get(&pointer) else {
+            continue;
+        };
+        let pos = l.value;
+        if pos.line == 0 || pos.line > lines.len() {
+            continue;
+        }
+        let line = &lines[pos.line - 1];
+        let start = pos.column.saturating_sub(1);
+        let chars: Vec<char> = line.chars().collect();
+        if start >= chars.len() || chars[start] == '{' {
+            continue; // `{ env: … }` and `{ file: … }` name where the value is, not the value.
+        }
+        let end = (start + pos.len.max(1)).min(chars.len());
+        let masked: String = chars[..start]
+            .iter()
+            .chain("*".repeat(end - start).chars().collect::<Vec<_>>().iter())
+            .chain(chars[end..].iter())
+            .collect();
+        lines[pos.line - 1] = masked;
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    out
 }
 
 fn with_file(mut err: LoadError, file: &str) -> LoadError {

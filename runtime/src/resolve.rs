@@ -48,7 +48,18 @@ pub fn resolve(
                 name: name.clone(),
                 code: "unknown-value",
                 message: format!("unknown {what} `{name}`"),
-                help: compiler::suggest_help(name, &names, |n| format!("`{n}`")),
+                help: Some(match compiler::did_you_mean(name, names.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None if names.is_empty() => format!("there is no {what} to give"),
+                    None => format!(
+                        "the {what}s are {}",
+                        names
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
             });
         }
     }

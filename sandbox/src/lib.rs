@@ -51,6 +51,9 @@ pub use fault::Fault;
 /// How many requests the request log keeps; the oldest are dropped first.
 pub const REQUEST_LOG_CAPACITY: usize = 1000;
 
+/// How many issued tokens and sessions [`Sandbox::issued`] remembers.
+pub const ISSUED_LOG_CAPACITY: usize = 10_000;
+
 /// The largest request body the sandbox reads (1 MiB); larger bodies are answered with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -228,6 +231,12 @@ impl Sandbox {
         self.shared.lock().requests.iter().cloned().collect()
     }
 
+    /// Every access token and session issued so far (the last [`ISSUED_LOG_CAPACITY`]),
+    /// revoked or not: what a leak test looks for in a client's output.
+    pub fn issued(&self) -> Vec<String> {
+        self.shared.lock().issued.iter().cloned().collect()
+    }
+
     /// Empties the request log.
     pub fn clear_requests(&self) {
         self.shared.lock().requests.clear();
@@ -301,6 +310,7 @@ impl Shared {
                 tokens: HashMap::new(),
                 sessions: HashMap::new(),
                 prune_at: PRUNE_MIN,
+                issued: VecDeque::new(),
                 faults,
                 requests: VecDeque::new(),
                 stats: Stats::default(),
@@ -331,6 +341,8 @@ pub(crate) struct State {
     /// Sessions from `/login` and their expiry (`None`: never).
     pub(crate) sessions: HashMap<String, Option<Instant>>,
     prune_at: usize,
+    /// Every token and session issued, newest last (capped), for leak tests.
+    issued: VecDeque<String>,
     pub(crate) faults: Vec<fault::Active>,
     pub(crate) requests: VecDeque<SeenRequest>,
     pub(crate) stats: Stats,
@@ -341,6 +353,11 @@ impl State {
     pub(crate) fn revoke_all(&mut self) {
         self.tokens.clear();
         self.sessions.clear();
+    }
+
+    /// Remembers an issued token or session.
+    pub(crate) fn remember(&mut self, credential: &str) {
+        push_capped(&mut self.issued, credential.to_owned(), ISSUED_LOG_CAPACITY);
     }
 
     pub(crate) fn record(&mut self, request: SeenRequest) {

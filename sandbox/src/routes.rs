@@ -391,6 +391,7 @@ fn token(shared: &Shared, req: &Req) -> Response {
         state
             .tokens
             .insert(access_token.clone(), shared.expiry(now));
+        state.remember(&access_token);
         state.stats.tokens_issued += 1;
     }
     no_store(json_response(
@@ -445,6 +446,7 @@ fn login(shared: &Shared, req: &Req) -> Response {
         let mut state = shared.lock();
         state.prune(now);
         state.sessions.insert(session.clone(), shared.expiry(now));
+        state.remember(&session);
     }
     no_store(json_response(
         StatusCode::OK,

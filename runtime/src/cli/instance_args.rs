@@ -1,7 +1,7 @@
 //! What `auth` and `run` share: loading the instance, the `--sandbox` switch, printing
 //! failures on one line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use runtime::instance::{self, Instance};
 use runtime::resolve::Given;
@@ -56,7 +56,7 @@ pub async fn load(target: &Target) -> Result<Started, u8> {
                 );
                 return Err(exit::IO);
             }
-            super::output::print_human(&instance.warnings, source(&target.instance).as_deref());
+            super::output::print_human(&instance.warnings, Some(&instance.source));
             Ok(Started { instance, sandbox })
         }
         Err(err) => {
@@ -68,10 +68,6 @@ pub async fn load(target: &Target) -> Result<Started, u8> {
             Err(if io { exit::IO } else { exit::ERRORS })
         }
     }
-}
-
-fn source(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path).ok()
 }
 
 /// The exit status of a runtime error: 2 for usage, 1 for everything else.

@@ -63,7 +63,10 @@ impl Env {
             .build()
             .unwrap();
         let sandbox = rt
-            .block_on(sandbox::Sandbox::start("127.0.0.1:0".parse().unwrap(), config))
+            .block_on(sandbox::Sandbox::start(
+                "127.0.0.1:0".parse().unwrap(),
+                config,
+            ))
             .unwrap();
         Env {
             sandbox,
@@ -101,7 +104,10 @@ impl Env {
 
     /// An instance of the sandbox connector with client credentials (Basic client auth).
     pub fn client_credentials(&self) -> PathBuf {
-        self.write("secret.txt", &format!("{}\n", self.sandbox.config().client_secret));
+        self.write(
+            "secret.txt",
+            &format!("{}\n", self.sandbox.config().client_secret),
+        );
         self.sandbox_instance(
             "cc",
             "client_credentials",
