@@ -95,13 +95,15 @@ pub fn resolve(
                                 .map(|l| format!(" ({l})"))
                                 .unwrap_or_default()
                         ),
-                        help: Some(if var.secret {
-                            format!(
-                                "give it as `{}: {{ env: NAME }}` or `{}: {{ file: PATH }}`",
-                                var.name, var.name
-                            )
-                        } else {
-                            format!("give it a value: `{}: ...`", var.name)
+                        help: (what == "variable").then(|| {
+                            if var.secret {
+                                format!(
+                                    "give it as `{}: {{ env: NAME }}` or `{}: {{ file: PATH }}`",
+                                    var.name, var.name
+                                )
+                            } else {
+                                format!("give it a value: `{}: ...`", var.name)
+                            }
                         }),
                     });
                     continue;
