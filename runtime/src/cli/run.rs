@@ -71,7 +71,6 @@ pub fn run(args: Args) -> u8 {
         let result = conn
             .call(&args.endpoint, &inputs, &mut sink, &mut progress)
             .await;
-        drop(sink);
         let _ = out.flush();
         if terminal {
             eprint!("\r\x1b[2K");
