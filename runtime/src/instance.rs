@@ -227,6 +227,16 @@ pub fn load(path: &Path, overrides: &[(String, Given)]) -> Result<Instance, Load
     let (vars, problems) = resolve(&declared, &given, None, "variable");
     for p in problems {
         let pointer = format!("/values/{}", compiler::yaml::escape(&p.name));
+        // A value that could not be read (an unset environment variable, an unreadable file)
+        // already has its error; "has no value" would repeat it with the wrong advice.
+        if p.code == "missing-value"
+            && err
+                .diagnostics
+                .iter()
+                .any(|d| d.is_error() && d.pointer == pointer)
+        {
+            continue;
+        }
         let (pointer, pos) = if loc.contains(&pointer) {
             let pos = if p.code == "unknown-value" {
                 loc.key(&pointer)
