@@ -77,6 +77,18 @@ fn no_secret_or_token_in_any_output_at_trace_level() {
             "api_key",
             "  api_key: { env: SANDBOX_API_KEY }\n",
         ),
+        // Scope drift: a warning quoting the granted scope.
+        env.sandbox_instance(
+            "drift",
+            "client_credentials",
+            "  client_id: sandbox-client\n  client_secret: { file: secret.txt }\n  scope: items:read admin\n",
+        ),
+        // A refused password.
+        env.sandbox_instance(
+            "wrongpw",
+            "password",
+            "  client_id: sandbox-client\n  client_secret: { file: secret.txt }\n  username: demo\n  password: { file: wrong.txt }\n",
+        ),
         // An inline secret: a warning whose source line must not show the value.
         env.sandbox_instance(
             "inline",
@@ -161,6 +173,8 @@ fn no_secret_or_token_in_any_output_at_trace_level() {
     );
     assert!(all.contains("invalid_client"));
     assert!(all.contains("inline-secret"));
+    assert!(all.contains("invalid_grant"));
+    assert!(all.contains("`admin`"));
     for (args, out, err) in &outputs {
         for f in &forbidden {
             assert!(

@@ -2,8 +2,6 @@
 
 use std::time::Instant;
 
-use runtime::run::Connection;
-
 use super::instance_args::{self, Target};
 use super::{exit, Format};
 
@@ -20,17 +18,11 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> u8 {
     instance_args::tokio().block_on(async move {
-        let started = match instance_args::load(&args.target).await {
-            Ok(s) => s,
+        let connected = match instance_args::connect(&args.target).await {
+            Ok(c) => c,
             Err(code) => return code,
         };
-        let conn = match Connection::new(started.instance) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::IO;
-            }
-        };
+        let conn = &connected.conn;
         let t = Instant::now();
         let result = conn.authenticate().await;
         let ms = t.elapsed().as_millis();
@@ -98,9 +90,7 @@ pub fn run(args: Args) -> u8 {
                 instance_args::status(&e)
             }
         };
-        if let Some(s) = started.sandbox {
-            s.shutdown().await;
-        }
+        connected.finish().await;
         code
     })
 }

@@ -19,12 +19,45 @@ pub struct Target {
     pub sandbox: bool,
 }
 
-/// A running in-process sandbox, stopped when dropped with the runtime.
+/// A loaded instance and the in-process sandbox of `--sandbox`.
 pub struct Started {
     /// The loaded instance.
     pub instance: Instance,
     /// The sandbox, when `--sandbox` was given.
     pub sandbox: Option<sandbox::Sandbox>,
+}
+
+/// A connection to the instance, and the in-process sandbox of `--sandbox`.
+pub struct Connected {
+    /// The connection.
+    pub conn: runtime::run::Connection,
+    /// The sandbox, when `--sandbox` was given.
+    pub sandbox: Option<sandbox::Sandbox>,
+}
+
+impl Connected {
+    /// Stops the sandbox, if one was started.
+    pub async fn finish(self) {
+        if let Some(s) = self.sandbox {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// Loads the instance and opens a connection. On failure, prints why and returns the exit
+/// status.
+pub async fn connect(target: &Target) -> Result<Connected, u8> {
+    let started = load(target).await?;
+    match runtime::run::Connection::new(started.instance) {
+        Ok(conn) => Ok(Connected {
+            conn,
+            sandbox: started.sandbox,
+        }),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::IO)
+        }
+    }
 }
 
 /// Loads the instance (starting the sandbox first when asked). On failure, prints the

@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 
 use runtime::resolve::Given;
-use runtime::run::{Connection, Stats};
+use runtime::run::Stats;
 use runtime::{Error, ErrorKind};
 
 use super::exit;
@@ -36,17 +36,11 @@ pub fn run(args: Args) -> u8 {
         }
     }
     instance_args::tokio().block_on(async move {
-        let started = match instance_args::load(&args.target).await {
-            Ok(s) => s,
+        let connected = match instance_args::connect(&args.target).await {
+            Ok(c) => c,
             Err(code) => return code,
         };
-        let conn = match Connection::new(started.instance) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::IO;
-            }
-        };
+        let conn = &connected.conn;
         let mut out = std::io::BufWriter::new(std::io::stdout());
         let mut closed = false;
         let mut sink = |record: serde_json::Value| -> runtime::Result<()> {
@@ -89,9 +83,7 @@ pub fn run(args: Args) -> u8 {
                 instance_args::status(&e)
             }
         };
-        if let Some(s) = started.sandbox {
-            s.shutdown().await;
-        }
+        connected.finish().await;
         code
     })
 }
