@@ -219,7 +219,7 @@ impl Http {
         };
         Ok(Http {
             plain: build(reqwest::redirect::Policy::none())?,
-            redirecting: build(reqwest::redirect::Policy::limited(5))?,
+            redirecting: build(same_origin_redirects())?,
         })
     }
 
@@ -330,6 +330,22 @@ impl Http {
             }
         }
     }
+}
+
+/// Follows at most 5 redirects, and only within the origin of the first request: credentials
+/// in custom headers (an API key, a session) must not reach another host. A redirect elsewhere
+/// is returned as it is, and reported as an error status.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(|u| u.origin());
+        if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else if first.is_some_and(|o| o != attempt.url().origin()) {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn too_large(place: &str, max: u64) -> Error {

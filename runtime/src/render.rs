@@ -48,7 +48,15 @@ pub fn url(t: &Template, scope: &Scope<'_>) -> Result<url::Url> {
             Part::Text(s) => out.push_str(s),
             Part::Ref(r @ Ref::Vars(_)) if i == 0 => {
                 if let Some(v) = scope.get(r) {
-                    out.push_str(&v.as_text());
+                    let base = v.as_text();
+                    // `https://api.test/` + `/items` is `https://api.test/items`.
+                    let next_slash =
+                        matches!(t.0.get(1), Some(Part::Text(n)) if n.starts_with('/'));
+                    out.push_str(if next_slash {
+                        base.strip_suffix('/').unwrap_or(&base)
+                    } else {
+                        &base
+                    });
                 }
             }
             Part::Ref(r) => {

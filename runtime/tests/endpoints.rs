@@ -618,6 +618,52 @@ fn a_response_larger_than_max_response_bytes_is_refused() {
 }
 
 #[test]
+fn redirects_are_followed_within_the_origin_only() {
+    let env = Env::new();
+    let conn = custom(
+        &env,
+        "",
+        r#"  moved:
+    url: /moved
+    records: /items
+"#,
+    );
+    // Same origin: followed, credentials and all.
+    env.sandbox.add_fault(with_header(
+        Fault {
+            status: Some(302),
+            ..fault("/moved")
+        },
+        "Location",
+        "/items?limit=3",
+    ));
+    let (records, stats) = env.call(&conn, "moved", &[]).unwrap();
+    assert_eq!(ids(&records), vec![1, 2, 3]);
+    assert_eq!(
+        stats.requests, 1,
+        "one call, its redirect followed by the client"
+    );
+    let items = requests_to(&env, "/items");
+    assert_eq!(items.len(), 1);
+    assert!(items[0]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Bearer "));
+    // Another origin: not followed, the call ends with the redirect's status.
+    env.sandbox.add_fault(with_header(
+        Fault {
+            status: Some(302),
+            ..fault("/moved")
+        },
+        "Location",
+        "http://127.0.0.2:9/items",
+    ));
+    let e = env.call(&conn, "moved", &[]).unwrap_err();
+    assert_eq!(e.status(), Some(302), "{e}");
+    assert!(e.message().contains("302 Found"), "{e}");
+}
+
+#[test]
 fn a_body_that_is_not_json_is_an_error() {
     let env = Env::new();
     let conn = bundled(&env);
