@@ -618,6 +618,50 @@ fn a_response_larger_than_max_response_bytes_is_refused() {
 }
 
 #[test]
+fn a_connection_error_is_retried() {
+    // A port nothing listens on yet; the provider comes up 50 ms after the first attempt,
+    // before the retry (which waits at least 100 ms).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = Env::new();
+    let dir = support::TempDir::new();
+    std::fs::write(
+        dir.0.join("secret.txt"),
+        format!("{}\n", env.sandbox.config().client_secret),
+    )
+    .unwrap();
+    let instance = dir.0.join("late.yaml");
+    std::fs::write(
+        &instance,
+        format!(
+            "connector: {}\nauth: client_credentials\nvalues:\n  base_url: http://127.0.0.1:{port}\n  client_id: sandbox-client\n  client_secret: {{ file: secret.txt }}\n",
+            support::sandbox_connector().display()
+        ),
+    )
+    .unwrap();
+    let conn = env.connect(&instance);
+    let late = env.rt.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        sandbox::Sandbox::start(addr, sandbox::Config::default())
+            .await
+            .unwrap()
+    });
+    let (records, stats) = env.call(&conn, "list_items", &[]).unwrap();
+    let late = env.rt.block_on(late).unwrap();
+    assert_eq!(records.len(), 120);
+    assert!(
+        stats.token_requests >= 2,
+        "the refused connection counts: {stats:?}"
+    );
+    assert_eq!(late.stats().token_requests, 1);
+    assert_eq!(late.stats().api_requests, 5);
+}
+
+#[test]
 fn redirects_are_followed_within_the_origin_only() {
     let env = Env::new();
     let conn = custom(
