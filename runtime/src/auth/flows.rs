@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use compiler::ir::{ClientAuth, Custom, Flow, Grant, OAuth2, ScopeCheck};
 
 use super::response::{self, json_body, lookup};
@@ -37,7 +36,7 @@ pub async fn fetch(instance: &Instance, http: &Http, sent: &mut Sent) -> Result<
             ));
             Ok(c)
         }
-        Flow::Oauth2(o) => oauth2(instance, o, http, sent, &scope).await,
+        Flow::Oauth2(o) => oauth2(o, http, sent, &scope).await,
         Flow::Custom(c) => custom(c, http, sent, &scope).await,
     }
 }
@@ -51,7 +50,6 @@ fn unsupported(what: &str) -> Error {
 
 /// An OAuth 2 token request (RFC 6749 §4.3, §4.4, §6) and its response (§5.1, §5.2).
 async fn oauth2(
-    instance: &Instance,
     o: &OAuth2,
     http: &Http,
     sent: &mut Sent,
@@ -187,7 +185,6 @@ async fn oauth2(
         }
         warnings.push(msg);
     }
-    let _ = instance;
     Ok(timed(fields, lifetime, o.refresh_margin_s, warnings, doc))
 }
 
@@ -263,14 +260,14 @@ fn form_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-#[allow(dead_code)]
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
 
     #[test]
     fn client_secret_is_form_encoded_before_basic() {
