@@ -13,11 +13,13 @@ pub mod error;
 pub mod http;
 pub mod instance;
 pub mod logging;
+pub mod metrics;
 pub mod render;
 pub mod request;
 pub mod resolve;
 pub mod run;
 pub mod secret;
+pub mod tokens;
 pub mod value;
 
 pub use error::{Error, ErrorKind, Result};

@@ -20,24 +20,39 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest token or auth response accepted.
 const AUTH_MAX_BYTES: u64 = 1024 * 1024;
 
-/// Obtains credentials for the instance's auth method.
-pub async fn fetch(instance: &Instance, http: &Http, sent: &mut Sent) -> Result<Credentials> {
+/// The credentials of methods that need no request (Basic, bearer, API key).
+pub fn fixed(instance: &Instance) -> Option<Credentials> {
     let scope = Scope {
         vars: Some(&instance.vars),
         ..Default::default()
     };
     match &instance.auth().flow {
-        Flow::Static => Ok(Credentials::static_()),
+        Flow::Static => Some(Credentials::static_()),
         Flow::Basic { username, password } => {
             let mut c = Credentials::static_();
             c.basic = Some(basic_header(
                 &render::text(username, &scope),
                 &render::text(password, &scope),
             ));
-            Ok(c)
+            Some(c)
         }
+        Flow::Oauth2(_) | Flow::Custom(_) => None,
+    }
+}
+
+/// Obtains credentials for the instance's auth method.
+pub async fn fetch(instance: &Instance, http: &Http, sent: &mut Sent) -> Result<Credentials> {
+    if let Some(c) = fixed(instance) {
+        return Ok(c);
+    }
+    let scope = Scope {
+        vars: Some(&instance.vars),
+        ..Default::default()
+    };
+    match &instance.auth().flow {
         Flow::Oauth2(o) => oauth2(o, http, sent, &scope).await,
         Flow::Custom(c) => custom(c, http, sent, &scope).await,
+        Flow::Static | Flow::Basic { .. } => Ok(Credentials::static_()),
     }
 }
 
@@ -244,11 +259,17 @@ fn timed(
     doc: serde_json::Value,
 ) -> Credentials {
     let now = Instant::now();
+    // Jitter: up to a tenth of the margin earlier, so that keys fetched together do not all
+    // fall due at the same instant.
+    let m = margin(lifetime, margin_s);
+    let jitter = m.mul_f64(fastrand::f64() / 10.0);
     Credentials {
+        id: super::new_id(),
         fields,
         obtained: now,
         lifetime: Some(lifetime),
-        refresh_at: Some(now + lifetime - margin(lifetime, margin_s)),
+        refresh_at: Some(now + lifetime - m - jitter),
+        expires_at: Some(now + lifetime),
         warnings,
         response: Some(doc),
         basic: None,

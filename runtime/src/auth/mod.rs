@@ -13,17 +13,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use sha2::Digest as _;
 
 use crate::error::Result;
 use crate::http::{Http, Outgoing};
 use crate::instance::Instance;
 use crate::render;
 use crate::secret::Secret;
-use crate::value::{Scope, Values};
+use crate::tokens::{BoxFuture, Fetcher, TokenCache};
+use crate::value::{Scope, Value, Values};
 
 /// What an auth method obtained: the `auth.*` fields and how long they last.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// A random id, to tell one set of credentials from another across processes.
+    pub id: String,
     /// `auth.*`: fields of the auth response (tokens are secrets).
     pub fields: Values,
     /// When they were obtained.
@@ -32,42 +36,44 @@ pub struct Credentials {
     pub lifetime: Option<Duration>,
     /// When to fetch new ones.
     pub refresh_at: Option<Instant>,
+    /// When they expire.
+    pub expires_at: Option<Instant>,
     /// Warnings about the response (scope drift, an unusable `expires_in`).
     pub warnings: Vec<String>,
     /// The response as received, for `connector auth` (shown redacted only).
     pub response: Option<serde_json::Value>,
     /// `Authorization: Basic …` of the `basic` method.
-    basic: Option<Secret>,
+    pub(crate) basic: Option<Secret>,
 }
 
 impl Credentials {
     fn static_() -> Self {
         Credentials {
+            id: new_id(),
             fields: Values::new(),
             obtained: Instant::now(),
             lifetime: None,
             refresh_at: None,
+            expires_at: None,
             warnings: Vec::new(),
             response: None,
             basic: None,
         }
     }
 
-    /// Whether they can still be used at `now` (before the refresh point).
+    /// Whether they can be used at `now` without a refresh (before the refresh point).
     pub fn fresh(&self, now: Instant) -> bool {
         self.refresh_at.is_none_or(|t| now < t)
     }
 
+    /// Whether they can still be used at `now` (before they expire).
+    pub fn valid(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|t| now < t)
+    }
+
     /// The response with every credential redacted.
     pub fn shown_response(&self) -> Option<serde_json::Value> {
-        let secrets: Vec<&Secret> = self
-            .fields
-            .values()
-            .filter_map(|v| match v {
-                crate::value::Value::Secret(s) => Some(s),
-                _ => None,
-            })
-            .collect();
+        let secrets: Vec<&Secret> = self.secrets().collect();
         self.response
             .as_ref()
             .map(|r| response::redacted(r, &secrets))
@@ -85,6 +91,11 @@ impl Credentials {
     }
 }
 
+/// 16 random hex characters.
+pub(crate) fn new_id() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
 /// The refresh margin: the configured one, else max(60 s, 10 % of the lifetime); never more
 /// than half the lifetime, so a short-lived token is still used.
 pub fn margin(lifetime: Duration, configured_s: Option<u64>) -> Duration {
@@ -99,23 +110,64 @@ pub fn margin(lifetime: Duration, configured_s: Option<u64>) -> Duration {
     }
 }
 
-/// Obtains, caches and applies the credentials of one instance.
+/// Obtains the credentials of one instance through the token cache, and applies them.
 #[derive(Debug)]
 pub struct Authenticator {
     instance: Arc<Instance>,
+    tokens: Arc<TokenCache>,
+    key: String,
+    /// Credentials that need no request (Basic, bearer, API key): made once.
+    fixed: Option<Arc<Credentials>>,
+    fetcher: Arc<dyn Fetcher>,
+    token_requests: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for dyn Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fetcher")
+    }
+}
+
+/// The fetcher of an instance's auth method.
+struct FlowFetcher {
+    instance: Arc<Instance>,
     http: Http,
-    cache: tokio::sync::Mutex<Option<Arc<Credentials>>>,
-    token_requests: AtomicU64,
+    token_requests: Arc<AtomicU64>,
+}
+
+impl Fetcher for FlowFetcher {
+    fn fetch(&self) -> BoxFuture<'_, Result<Credentials>> {
+        Box::pin(async move {
+            let mut sent = crate::http::Sent::default();
+            let result = flows::fetch(&self.instance, &self.http, &mut sent).await;
+            self.token_requests
+                .fetch_add(sent.requests, Ordering::Relaxed);
+            let creds = result?;
+            for w in &creds.warnings {
+                tracing::warn!("{w}");
+            }
+            Ok(creds)
+        })
+    }
 }
 
 impl Authenticator {
-    /// An authenticator with an empty cache.
-    pub fn new(instance: Arc<Instance>, http: Http) -> Self {
+    /// An authenticator for `instance`, caching in `tokens`.
+    pub fn new(instance: Arc<Instance>, http: Http, tokens: Arc<TokenCache>) -> Self {
+        let token_requests = Arc::new(AtomicU64::new(0));
+        let fixed = flows::fixed(&instance).map(Arc::new);
+        let key = cache_key(&instance);
         Authenticator {
+            fetcher: Arc::new(FlowFetcher {
+                instance: instance.clone(),
+                http,
+                token_requests: token_requests.clone(),
+            }),
             instance,
-            http,
-            cache: tokio::sync::Mutex::new(None),
-            token_requests: AtomicU64::new(0),
+            tokens,
+            key,
+            fixed,
+            token_requests,
         }
     }
 
@@ -124,50 +176,38 @@ impl Authenticator {
         &self.instance
     }
 
-    /// Requests sent to the token or auth endpoint so far, retries included.
+    /// The key of this instance's credentials in the cache.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Requests this authenticator sent to the token or auth endpoint, retries included.
     pub fn token_requests(&self) -> u64 {
         self.token_requests.load(Ordering::Relaxed)
     }
 
-    /// Valid credentials: the cached ones while they are fresh, else new ones. Concurrent
-    /// callers wait for the one fetch in progress instead of starting their own.
+    /// Valid credentials: from the cache while they are fresh, else new ones. Concurrent
+    /// callers share one fetch.
     pub async fn credentials(&self) -> Result<Arc<Credentials>> {
-        let mut cached = self.cache.lock().await;
-        if let Some(c) = cached.as_ref().filter(|c| c.fresh(Instant::now())) {
-            return Ok(c.clone());
+        match &self.fixed {
+            Some(c) => Ok(c.clone()),
+            None => self.tokens.get(&self.key, &self.fetcher).await,
         }
-        let fresh = Arc::new(self.fetch().await?);
-        *cached = Some(fresh.clone());
-        Ok(fresh)
     }
 
-    /// Fetches new credentials, bypassing the cache (and replacing it on success).
+    /// Fetches new credentials now, bypassing the cache (and replacing what it holds).
     pub async fn refresh(&self) -> Result<Arc<Credentials>> {
-        let mut cached = self.cache.lock().await;
-        let fresh = Arc::new(self.fetch().await?);
-        *cached = Some(fresh.clone());
-        Ok(fresh)
+        match &self.fixed {
+            Some(c) => Ok(c.clone()),
+            None => self.tokens.refresh(&self.key, &self.fetcher).await,
+        }
     }
 
-    /// Drops `used` from the cache (the API refused it), unless another caller already
-    /// replaced it.
+    /// Drops `used` from the cache (the API refused it), unless it was already replaced.
     pub async fn invalidate(&self, used: &Arc<Credentials>) {
-        let mut cached = self.cache.lock().await;
-        if cached.as_ref().is_some_and(|c| Arc::ptr_eq(c, used)) {
-            *cached = None;
+        if self.fixed.is_none() {
+            self.tokens.invalidate(&self.key, used).await;
         }
-    }
-
-    async fn fetch(&self) -> Result<Credentials> {
-        let mut sent = crate::http::Sent::default();
-        let result = flows::fetch(&self.instance, &self.http, &mut sent).await;
-        self.token_requests
-            .fetch_add(sent.requests, Ordering::Relaxed);
-        let creds = result?;
-        for w in &creds.warnings {
-            tracing::warn!("{w}");
-        }
-        Ok(creds)
     }
 
     /// Adds the credentials to an endpoint request: the method's `apply` headers and query
@@ -200,6 +240,41 @@ impl Authenticator {
         }
         Ok(())
     }
+}
+
+/// The cache key of an instance's credentials: a SHA-256 over the connector, the auth method,
+/// the rendered token (or auth) URL and every non-secret value of the instance, so instances
+/// with the same client, scope and resource share one token and no others do. Secrets are
+/// left out: the key is stored in Redis in the clear.
+pub fn cache_key(instance: &Instance) -> String {
+    let mut h = sha2::Sha256::new();
+    let mut put = |s: &str| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    put(&instance.ir.connector);
+    put(&instance.auth_name);
+    let scope = Scope {
+        vars: Some(&instance.vars),
+        ..Default::default()
+    };
+    if let Some(url) = match &instance.auth().flow {
+        compiler::ir::Flow::Oauth2(o) => Some(&o.request.url),
+        compiler::ir::Flow::Custom(c) => Some(&c.request.url),
+        _ => None,
+    } {
+        put(&render::text(url, &scope));
+    }
+    let mut names: Vec<&String> = instance.vars.keys().collect();
+    names.sort();
+    for n in names {
+        if let Some(Value::Plain(v)) = instance.vars.get(n) {
+            put(n);
+            put(&v.to_string());
+        }
+    }
+    let digest = h.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `Basic base64(user:password)` (RFC 7617).

@@ -14,8 +14,10 @@ use crate::auth::{Authenticator, Credentials};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Http, Incoming, RetryPolicy, Sent};
 use crate::instance::Instance;
+use crate::metrics::Metrics;
 use crate::resolve::{resolve, Given};
 use crate::secret::{scrub, Secret};
+use crate::tokens::TokenCache;
 use crate::value::{Scope, Values};
 
 /// What a call did, for its summary line.
@@ -50,21 +52,59 @@ impl Stats {
     }
 }
 
-/// An instance ready to call: its credentials cache and the HTTP client.
+/// What connections share: the HTTP client, the token cache and the metrics.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The HTTP client.
+    pub http: Http,
+    /// The token cache.
+    pub tokens: Arc<TokenCache>,
+    /// The counters.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    /// A context with an in-process token cache.
+    pub fn new() -> Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        Ok(Context {
+            http: Http::new()?,
+            tokens: Arc::new(TokenCache::new(metrics.clone())),
+            metrics,
+        })
+    }
+
+    /// A context around an existing token cache (and its metrics).
+    pub fn with_tokens(tokens: Arc<TokenCache>) -> Result<Self> {
+        Ok(Context {
+            http: Http::new()?,
+            metrics: tokens.metrics().clone(),
+            tokens,
+        })
+    }
+}
+
+/// An instance ready to call: its authenticator, and what it shares with other connections.
 #[derive(Debug)]
 pub struct Connection {
     auth: Authenticator,
     http: Http,
+    metrics: Arc<Metrics>,
 }
 
 impl Connection {
-    /// A connection for a loaded instance.
+    /// A connection for a loaded instance, with its own in-process token cache.
     pub fn new(instance: Instance) -> Result<Self> {
-        let http = Http::new()?;
-        Ok(Connection {
-            auth: Authenticator::new(Arc::new(instance), http.clone()),
-            http,
-        })
+        Ok(Self::with_context(Arc::new(instance), &Context::new()?))
+    }
+
+    /// A connection that shares the HTTP client, the token cache and the metrics of `cx`.
+    pub fn with_context(instance: Arc<Instance>, cx: &Context) -> Self {
+        Connection {
+            auth: Authenticator::new(instance, cx.http.clone(), cx.tokens.clone()),
+            http: cx.http.clone(),
+            metrics: cx.metrics.clone(),
+        }
     }
 
     /// The instance.
@@ -224,8 +264,17 @@ impl Connection {
             self.auth.apply(&creds, &mut req)?;
             tracing::debug!("{} {}", req.method, req.place());
             let mut sent = Sent::default();
+            let t = Instant::now();
             let result = self.http.send(&req, &policy, true, &mut sent).await;
             stats.requests += sent.requests;
+            match &result {
+                Ok(r) => self.metrics.upstream(r.status, t.elapsed()),
+                Err(_) => {
+                    self.metrics
+                        .upstream_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             let resp = result?;
             let place = format!("{} {}", req.method, req.place());
             if endpoint.reauth_on.contains(&resp.status) {

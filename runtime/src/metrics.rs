@@ -1,0 +1,217 @@
+//! Counters and latency histograms, exposed in the Prometheus text format by `serve`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// A latency histogram.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.counts[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
+                self.counts[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(
+            out,
+            "{name}_sum{braces} {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// What the runtime counts. One per process, shared by every connection.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Token requests that obtained credentials.
+    pub token_success: AtomicU64,
+    /// Token requests that failed.
+    pub token_failure: AtomicU64,
+    /// Credentials served from a cache.
+    pub cache_hits: AtomicU64,
+    /// Credentials that had to be fetched (or read from the shared cache).
+    pub cache_misses: AtomicU64,
+    /// Credentials read from the shared cache (Redis).
+    pub shared_hits: AtomicU64,
+    /// Operations on the shared cache that failed (Redis down or slow).
+    pub shared_errors: AtomicU64,
+    /// Upstream (API) responses by status.
+    upstream: Mutex<BTreeMap<u16, u64>>,
+    /// Upstream requests that got no response (connection errors, timeouts).
+    pub upstream_errors: AtomicU64,
+    /// Latency of upstream requests.
+    pub upstream_latency: Histogram,
+    /// Latency of token requests.
+    pub token_latency: Histogram,
+    /// Latency of calls served by `serve`, by route.
+    routes: Mutex<BTreeMap<&'static str, std::sync::Arc<Histogram>>>,
+}
+
+impl Metrics {
+    /// Counts an upstream response.
+    pub fn upstream(&self, status: u16, latency: Duration) {
+        *self
+            .upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(status)
+            .or_default() += 1;
+        self.upstream_latency.observe(latency);
+    }
+
+    /// The latency histogram of a route of `serve`.
+    pub fn route(&self, route: &'static str) -> std::sync::Arc<Histogram> {
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(route)
+            .or_default()
+            .clone()
+    }
+
+    /// Upstream responses of one status so far.
+    pub fn upstream_count(&self, status: u16) -> u64 {
+        self.upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Everything, in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP connector_token_requests_total Requests to token and auth endpoints, by outcome.\n# TYPE connector_token_requests_total counter\nconnector_token_requests_total{{outcome=\"success\"}} {}\nconnector_token_requests_total{{outcome=\"failure\"}} {}",
+            get(&self.token_success),
+            get(&self.token_failure)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP connector_token_cache_hits_total Credentials served from the cache.\n# TYPE connector_token_cache_hits_total counter\nconnector_token_cache_hits_total {}",
+            get(&self.cache_hits)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP connector_token_cache_misses_total Credentials not in the cache, or due for refresh.\n# TYPE connector_token_cache_misses_total counter\nconnector_token_cache_misses_total {}",
+            get(&self.cache_misses)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP connector_shared_cache_hits_total Credentials read from the shared cache.\n# TYPE connector_shared_cache_hits_total counter\nconnector_shared_cache_hits_total {}",
+            get(&self.shared_hits)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP connector_shared_cache_errors_total Failed operations on the shared cache.\n# TYPE connector_shared_cache_errors_total counter\nconnector_shared_cache_errors_total {}",
+            get(&self.shared_errors)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP connector_upstream_requests_total Upstream API responses, by status (\"error\": no response).\n# TYPE connector_upstream_requests_total counter"
+        );
+        for (status, n) in self
+            .upstream
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "connector_upstream_requests_total{{status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "connector_upstream_requests_total{{status=\"error\"}} {}",
+            get(&self.upstream_errors)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP connector_upstream_request_duration_seconds Latency of upstream API requests.\n# TYPE connector_upstream_request_duration_seconds histogram"
+        );
+        self.upstream_latency
+            .render(&mut out, "connector_upstream_request_duration_seconds", "");
+        let _ = writeln!(
+            out,
+            "# HELP connector_token_request_duration_seconds Latency of token requests.\n# TYPE connector_token_request_duration_seconds histogram"
+        );
+        self.token_latency
+            .render(&mut out, "connector_token_request_duration_seconds", "");
+        let _ = writeln!(
+            out,
+            "# HELP connector_http_request_duration_seconds Latency of the calls served, by route.\n# TYPE connector_http_request_duration_seconds histogram"
+        );
+        for (route, h) in self.routes.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            h.render(
+                &mut out,
+                "connector_http_request_duration_seconds",
+                &format!("route=\"{route}\""),
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        m.upstream(200, Duration::from_millis(3));
+        m.upstream(200, Duration::from_millis(30));
+        m.upstream(503, Duration::from_millis(1));
+        m.route("run").observe(Duration::from_millis(7));
+        let t = m.render();
+        assert!(t.contains("connector_upstream_requests_total{status=\"200\"} 2"));
+        assert!(t.contains("connector_upstream_requests_total{status=\"503\"} 1"));
+        assert!(t.contains("connector_upstream_request_duration_seconds_bucket{le=\"0.005\"} 2"));
+        assert!(t.contains("connector_upstream_request_duration_seconds_count 3"));
+        assert!(t.contains(
+            "connector_http_request_duration_seconds_bucket{route=\"run\",le=\"0.01\"} 1"
+        ));
+    }
+}

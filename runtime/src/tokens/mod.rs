@@ -1,0 +1,334 @@
+//! The token cache: one set of credentials per key, fetched once per expiry however many
+//! callers ask, refreshed before it expires, optionally shared across processes through Redis
+//! ([`shared`]).
+//!
+//! A key is (connector, auth method, token URL, client id, scope, resource, and every other
+//! non-secret value of the method), hashed. For each key:
+//!
+//! - **fresh** credentials (before their refresh point) are returned at once;
+//! - **due** credentials (past the refresh point, not expired) are returned at once to every
+//!   caller but one, which refreshes them; a failed refresh leaves them in use;
+//! - **missing or expired** credentials make callers wait on one lock: the first fetches, the
+//!   others find its result when they get the lock;
+//! - a **failure** is remembered for a cooldown (default 5 s): callers in that time get the same
+//!   error (or the still-valid credentials) instead of hammering the token endpoint.
+//!
+//! [`TokenCache::spawn_refresher`] refreshes the credentials of keys used in the last ten
+//! minutes when they fall due, so that callers of a long-running service never wait.
+
+pub mod shared;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::auth::Credentials;
+use crate::error::Result;
+use crate::metrics::Metrics;
+
+/// A boxed future, for [`Fetcher`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something that obtains credentials (an instance's auth method).
+pub trait Fetcher: Send + Sync + 'static {
+    /// Sends the token or auth request and reads the response.
+    fn fetch(&self) -> BoxFuture<'_, Result<Credentials>>;
+}
+
+/// How long a key stays "active" for the background refresher after its last use.
+const ACTIVE_FOR: Duration = Duration::from_secs(600);
+
+/// One key's state.
+struct Entry {
+    /// Held while fetching: single flight.
+    fetch_lock: tokio::sync::Mutex<()>,
+    current: RwLock<Option<Arc<Credentials>>>,
+    failure: Mutex<Option<(Instant, crate::Error)>>,
+    /// Milliseconds since the cache's start at the last use.
+    last_used: AtomicU64,
+    fetcher: Mutex<Option<Arc<dyn Fetcher>>>,
+}
+
+impl Entry {
+    fn current(&self) -> Option<Arc<Credentials>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set(&self, c: Option<Arc<Credentials>>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = c;
+    }
+
+    fn failure(&self, now: Instant) -> Option<crate::Error> {
+        let f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        f.as_ref()
+            .filter(|(until, _)| now < *until)
+            .map(|(_, e)| e.clone())
+    }
+}
+
+/// The token cache of a process.
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    shared: Option<shared::Shared>,
+    metrics: Arc<Metrics>,
+    cooldown: Duration,
+    started: Instant,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("keys", &self.entries.lock().map(|e| e.len()).unwrap_or(0))
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
+}
+
+impl TokenCache {
+    /// An in-process cache.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        TokenCache {
+            entries: Mutex::new(HashMap::new()),
+            shared: None,
+            metrics,
+            cooldown: Duration::from_secs(5),
+            started: Instant::now(),
+        }
+    }
+
+    /// A cache whose credentials are also shared with other processes through `shared`.
+    pub fn with_shared(metrics: Arc<Metrics>, shared: shared::Shared) -> Self {
+        TokenCache {
+            shared: Some(shared),
+            ..TokenCache::new(metrics)
+        }
+    }
+
+    /// How long a failure is remembered.
+    pub fn set_cooldown(&mut self, cooldown: Duration) {
+        self.cooldown = cooldown;
+    }
+
+    /// The metrics this cache counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The shared store, if there is one.
+    pub fn shared(&self) -> Option<&shared::Shared> {
+        self.shared.as_ref()
+    }
+
+    fn entry(&self, key: &str, fetcher: &Arc<dyn Fetcher>) -> Arc<Entry> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let e = entries
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Entry {
+                    fetch_lock: tokio::sync::Mutex::new(()),
+                    current: RwLock::new(None),
+                    failure: Mutex::new(None),
+                    last_used: AtomicU64::new(0),
+                    fetcher: Mutex::new(None),
+                })
+            })
+            .clone();
+        drop(entries);
+        e.last_used
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let mut f = e.fetcher.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = Some(fetcher.clone());
+        }
+        drop(f);
+        e
+    }
+
+    /// Valid credentials for `key`, fetched with `fetcher` when needed.
+    pub async fn get(&self, key: &str, fetcher: &Arc<dyn Fetcher>) -> Result<Arc<Credentials>> {
+        let entry = self.entry(key, fetcher);
+        let now = Instant::now();
+        if let Some(c) = entry.current() {
+            if c.fresh(now) {
+                self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(c);
+            }
+            if c.valid(now) {
+                // Due: one caller refreshes, the others go on with what is still valid.
+                if let Ok(_guard) = entry.fetch_lock.try_lock() {
+                    if let Some(newer) = entry.current().filter(|n| n.fresh(Instant::now())) {
+                        self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                        return Ok(newer);
+                    }
+                    self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
+                    if entry.failure(Instant::now()).is_some() {
+                        return Ok(c);
+                    }
+                    return Ok(self.load(key, &entry, fetcher).await.unwrap_or(c));
+                }
+                self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(c);
+            }
+        }
+        self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
+        let _guard = entry.fetch_lock.lock().await;
+        let now = Instant::now();
+        if let Some(c) = entry.current().filter(|c| c.fresh(now)) {
+            return Ok(c);
+        }
+        if let Some(e) = entry.failure(now) {
+            return match entry.current().filter(|c| c.valid(now)) {
+                Some(c) => Ok(c),
+                None => Err(e),
+            };
+        }
+        self.load(key, &entry, fetcher).await
+    }
+
+    /// Fetches new credentials for `key` now, whatever the cache holds.
+    pub async fn refresh(&self, key: &str, fetcher: &Arc<dyn Fetcher>) -> Result<Arc<Credentials>> {
+        let entry = self.entry(key, fetcher);
+        let _guard = entry.fetch_lock.lock().await;
+        self.fetch(key, &entry, fetcher, true).await
+    }
+
+    /// Drops `used` (the API refused it), unless it was already replaced.
+    pub async fn invalidate(&self, key: &str, used: &Arc<Credentials>) {
+        let entry = {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries.get(key).cloned()
+        };
+        let Some(entry) = entry else {
+            return;
+        };
+        let same = entry
+            .current()
+            .is_some_and(|c| Arc::ptr_eq(&c, used) || c.id == used.id);
+        if same {
+            entry.set(None);
+        }
+        if let Some(s) = &self.shared {
+            s.invalidate(key, &used.id).await;
+        }
+    }
+
+    /// Credentials from the shared store when it has fresh ones, else from `fetcher`.
+    async fn load(
+        &self,
+        key: &str,
+        entry: &Entry,
+        fetcher: &Arc<dyn Fetcher>,
+    ) -> Result<Arc<Credentials>> {
+        self.fetch(key, entry, fetcher, false).await
+    }
+
+    async fn fetch(
+        &self,
+        key: &str,
+        entry: &Entry,
+        fetcher: &Arc<dyn Fetcher>,
+        force: bool,
+    ) -> Result<Arc<Credentials>> {
+        let have_valid = !force && entry.current().is_some_and(|c| c.valid(Instant::now()));
+        let result = match &self.shared {
+            Some(s) => {
+                s.get_or_fetch(key, fetcher, force, have_valid, &self.metrics)
+                    .await
+            }
+            None => timed_fetch(fetcher, &self.metrics).await.map(Some),
+        };
+        match result {
+            // Another process is refreshing: go on with what is still valid.
+            Ok(None) => entry
+                .current()
+                .ok_or_else(|| crate::Error::new(crate::ErrorKind::AuthResponse, "no credentials")),
+            Ok(Some(c)) => {
+                let c = Arc::new(c);
+                entry.set(Some(c.clone()));
+                *entry.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                Ok(c)
+            }
+            Err(e) => {
+                *entry.failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((Instant::now() + self.cooldown, e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a task that refreshes, every `every`, the credentials of active keys that have
+    /// fallen due. It stops when the cache is dropped.
+    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(cache) = weak.upgrade() else {
+                    return;
+                };
+                cache.refresh_due().await;
+            }
+        })
+    }
+
+    /// Refreshes the active keys whose credentials are due (or missing after a use).
+    pub async fn refresh_due(&self) {
+        let now = Instant::now();
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let due: Vec<(String, Arc<Entry>)> = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, e)| {
+                now_ms.saturating_sub(e.last_used.load(Ordering::Relaxed))
+                    < ACTIVE_FOR.as_millis() as u64
+                    && e.current().is_some_and(|c| !c.fresh(now))
+                    && e.failure(now).is_none()
+            })
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
+        for (key, entry) in due {
+            let Some(fetcher) = entry
+                .fetcher
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            else {
+                continue;
+            };
+            let Ok(_guard) = entry.fetch_lock.try_lock() else {
+                continue;
+            };
+            if entry.current().is_some_and(|c| c.fresh(Instant::now())) {
+                continue;
+            }
+            if let Err(e) = self.fetch(&key, &entry, &fetcher, false).await {
+                tracing::warn!("background token refresh failed: {e}");
+            }
+        }
+    }
+}
+
+/// Fetches with `fetcher`, counting the outcome and the latency.
+pub(crate) async fn timed_fetch(
+    fetcher: &Arc<dyn Fetcher>,
+    metrics: &Metrics,
+) -> Result<Credentials> {
+    let t = Instant::now();
+    let r = fetcher.fetch().await;
+    metrics.token_latency.observe(t.elapsed());
+    match &r {
+        Ok(_) => metrics.token_success.fetch_add(1, Ordering::Relaxed),
+        Err(_) => metrics.token_failure.fetch_add(1, Ordering::Relaxed),
+    };
+    r
+}
