@@ -2,6 +2,8 @@
 //! connector and instance files, the `connector` binary and the library's `Connection`.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
