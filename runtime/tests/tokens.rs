@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runtime::run::{Connection, Context};
+use runtime::run::Connection;
 use runtime::tokens::shared::{EncryptionKey, Options, Shared};
 use runtime::tokens::TokenCache;
 use support::redis::RedisServer;
@@ -20,14 +20,6 @@ fn short_lived() -> Env {
         token_lifetime_s: 2,
         ..Default::default()
     })
-}
-
-/// A connection to the client credentials instance through `tokens`.
-fn connect(env: &Env, tokens: Arc<TokenCache>) -> Connection {
-    let path = env.client_credentials();
-    let instance = runtime::instance::load(&path, &[]).unwrap();
-    let cx = Context::with_tokens(tokens).unwrap();
-    Connection::with_context(Arc::new(instance), &cx)
 }
 
 /// A token cache shared through `redis`.
@@ -52,44 +44,15 @@ fn in_process() -> Arc<TokenCache> {
     )))
 }
 
-/// Makes `n` concurrent `get_item` calls on each connection; returns how many failed.
-fn burst(env: &Env, conns: &[Arc<Connection>], n: usize) -> usize {
-    env.rt.block_on(async {
-        let mut tasks = tokio::task::JoinSet::new();
-        for conn in conns {
-            for i in 0..n {
-                let conn = conn.clone();
-                tasks.spawn(async move {
-                    let id = (i % 100 + 1).to_string();
-                    conn.call(
-                        "get_item",
-                        &[("id".into(), runtime::resolve::Given::Text(id))],
-                        &mut |_| Ok(()),
-                        &mut |_| {},
-                    )
-                    .await
-                });
-            }
-        }
-        let mut failed = 0;
-        while let Some(r) = tasks.join_next().await {
-            if !matches!(r, Ok(Ok(_))) {
-                failed += 1;
-            }
-        }
-        failed
-    })
-}
-
 #[test]
 fn a_thousand_concurrent_callers_across_an_expiry_make_one_token_request() {
     let env = short_lived();
-    let conn = Arc::new(connect(&env, in_process()));
-    assert_eq!(burst(&env, std::slice::from_ref(&conn), 1), 0);
+    let conn = Arc::new(env.connect_through(in_process()));
+    assert_eq!(env.burst(std::slice::from_ref(&conn), 1), 0);
     assert_eq!(env.sandbox.stats().token_requests, 1);
     // Past expiry: nobody has a valid token, all 1,000 wait for one request.
     std::thread::sleep(Duration::from_millis(2100));
-    assert_eq!(burst(&env, std::slice::from_ref(&conn), 1000), 0);
+    assert_eq!(env.burst(std::slice::from_ref(&conn), 1000), 0);
     let s = env.sandbox.stats();
     assert_eq!(s.token_requests, 2, "one token request for 1,000 callers");
     assert_eq!(s.unauthorized, 0);
@@ -103,7 +66,7 @@ fn a_thousand_concurrent_callers_across_an_expiry_make_one_token_request() {
         "still valid: {:?}",
         t.elapsed()
     );
-    assert_eq!(burst(&env, std::slice::from_ref(&conn), 1000), 0);
+    assert_eq!(env.burst(std::slice::from_ref(&conn), 1000), 0);
     let s = env.sandbox.stats();
     assert_eq!(s.token_requests, 3, "one refresh for 1,000 callers");
     assert_eq!(s.unauthorized, 0);
@@ -118,15 +81,10 @@ fn caches_sharing_redis_make_one_token_request_between_them() {
     let env = short_lived();
     // Four caches stand for four processes: nothing shared but Redis.
     let conns: Vec<Arc<Connection>> = (0..4)
-        .map(|_| {
-            Arc::new(connect(
-                &env,
-                shared_cache(&redis, None, Duration::from_secs(10)),
-            ))
-        })
+        .map(|_| Arc::new(env.connect_through(shared_cache(&redis, None, Duration::from_secs(10)))))
         .collect();
     for round in 1..=3 {
-        assert_eq!(burst(&env, &conns, 250), 0, "round {round}");
+        assert_eq!(env.burst(&conns, 250), 0, "round {round}");
         let s = env.sandbox.stats();
         assert_eq!(
             s.token_requests, round,
@@ -147,14 +105,14 @@ fn redis_killed_mid_run_fails_no_call_and_is_used_again_when_back() {
     };
     let env = short_lived();
     let cache = shared_cache(&redis, None, Duration::from_secs(10));
-    let conn = Arc::new(connect(&env, cache.clone()));
-    assert_eq!(burst(&env, std::slice::from_ref(&conn), 10), 0);
+    let conn = Arc::new(env.connect_through(cache.clone()));
+    assert_eq!(env.burst(std::slice::from_ref(&conn), 10), 0);
     assert_eq!(redis.keys("connector:token:*").len(), 1);
     redis.kill();
     // Across an expiry without Redis: calls go on with the in-process cache.
     let deadline = Instant::now() + Duration::from_millis(2600);
     while Instant::now() < deadline {
-        assert_eq!(burst(&env, std::slice::from_ref(&conn), 5), 0);
+        assert_eq!(env.burst(std::slice::from_ref(&conn), 5), 0);
         std::thread::sleep(Duration::from_millis(50));
     }
     let errors = cache
@@ -171,7 +129,7 @@ fn redis_killed_mid_run_fails_no_call_and_is_used_again_when_back() {
     let deadline = Instant::now() + Duration::from_secs(6);
     while redis.keys("connector:token:*").is_empty() {
         assert!(Instant::now() < deadline, "Redis was not used again");
-        assert_eq!(burst(&env, std::slice::from_ref(&conn), 5), 0);
+        assert_eq!(env.burst(std::slice::from_ref(&conn), 5), 0);
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(env.sandbox.stats().unauthorized, 0);
@@ -183,7 +141,7 @@ fn the_lease_of_a_dead_holder_expires() {
         return;
     };
     let env = Env::new();
-    let conn = connect(&env, shared_cache(&redis, None, Duration::from_secs(10)));
+    let conn = env.connect_through(shared_cache(&redis, None, Duration::from_secs(10)));
     // A holder that took the lease for 1.5 s and died without releasing it.
     let lock = format!("connector:lock:{}", conn.authenticator().key());
     assert_eq!(
@@ -210,10 +168,7 @@ fn a_sealed_token_cannot_be_read_back_without_the_key() {
     };
     let key = "ab".repeat(32);
     let env = Env::new();
-    let a = connect(
-        &env,
-        shared_cache(&redis, Some(&key), Duration::from_secs(10)),
-    );
+    let a = env.connect_through(shared_cache(&redis, Some(&key), Duration::from_secs(10)));
     env.call(&a, "get_item", &[("id", "1")]).unwrap();
     let token = env.sandbox.issued()[0].clone();
     let stored = redis.keys("connector:token:*");
@@ -225,20 +180,18 @@ fn a_sealed_token_cannot_be_read_back_without_the_key() {
     assert!(!text.contains("access_token"), "the whole record is sealed");
 
     // The same key reads it: no second token request.
-    let b = connect(
-        &env,
-        shared_cache(&redis, Some(&key), Duration::from_secs(10)),
-    );
+    let b = env.connect_through(shared_cache(&redis, Some(&key), Duration::from_secs(10)));
     env.call(&b, "get_item", &[("id", "2")]).unwrap();
     assert_eq!(env.sandbox.stats().token_requests, 1);
 
     // No key, or another key: it cannot be read, so each fetches its own and leaves it.
-    let none = connect(&env, shared_cache(&redis, None, Duration::from_secs(10)));
+    let none = env.connect_through(shared_cache(&redis, None, Duration::from_secs(10)));
     env.call(&none, "get_item", &[("id", "3")]).unwrap();
-    let other = connect(
-        &env,
-        shared_cache(&redis, Some(&"cd".repeat(32)), Duration::from_secs(10)),
-    );
+    let other = env.connect_through(shared_cache(
+        &redis,
+        Some(&"cd".repeat(32)),
+        Duration::from_secs(10),
+    ));
     env.call(&other, "get_item", &[("id", "4")]).unwrap();
     assert_eq!(env.sandbox.stats().token_requests, 3);
     assert_eq!(
@@ -254,7 +207,7 @@ fn without_a_key_the_token_is_stored_as_a_bearer_credential() {
         return;
     };
     let env = Env::new();
-    let a = connect(&env, shared_cache(&redis, None, Duration::from_secs(10)));
+    let a = env.connect_through(shared_cache(&redis, None, Duration::from_secs(10)));
     env.call(&a, "get_item", &[("id", "1")]).unwrap();
     let token = env.sandbox.issued()[0].clone();
     let stored = redis.keys("connector:token:*");

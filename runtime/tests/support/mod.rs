@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod redis;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -148,6 +149,46 @@ impl Env {
             &mut |_| {},
         ))?;
         Ok((records, stats))
+    }
+
+    /// A connection to the client credentials instance whose tokens go through `tokens`.
+    pub fn connect_through(
+        &self,
+        tokens: std::sync::Arc<runtime::tokens::TokenCache>,
+    ) -> Connection {
+        let path = self.client_credentials();
+        let instance = instance::load(&path, &[]).unwrap();
+        let cx = runtime::run::Context::with_tokens(tokens).unwrap();
+        Connection::with_context(std::sync::Arc::new(instance), &cx)
+    }
+
+    /// Makes `n` concurrent `get_item` calls on each connection; returns how many failed.
+    pub fn burst(&self, conns: &[std::sync::Arc<Connection>], n: usize) -> usize {
+        self.rt.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for conn in conns {
+                for i in 0..n {
+                    let conn = conn.clone();
+                    tasks.spawn(async move {
+                        let id = (i % 100 + 1).to_string();
+                        conn.call(
+                            "get_item",
+                            &[("id".into(), Given::Text(id))],
+                            &mut |_| Ok(()),
+                            &mut |_| {},
+                        )
+                        .await
+                    });
+                }
+            }
+            let mut failed = 0;
+            while let Some(r) = tasks.join_next().await {
+                if !matches!(r, Ok(Ok(_))) {
+                    failed += 1;
+                }
+            }
+            failed
+        })
     }
 
     /// Runs the `connector` binary in the scratch folder.
