@@ -224,3 +224,28 @@ fn without_a_key_the_token_is_stored_as_a_bearer_credential() {
         .unwrap();
     assert!(ttl < 3_600_000 && ttl > 3_500_000, "{ttl}");
 }
+
+#[test]
+fn a_failed_fetch_is_remembered_for_the_cooldown_and_then_retried() {
+    let env = Env::new();
+    let mut cache = TokenCache::new(Arc::new(runtime::metrics::Metrics::default()));
+    cache.set_cooldown(Duration::from_millis(800));
+    let conn = Arc::new(env.connect_through(Arc::new(cache)));
+    // The token endpoint refuses the client once (a permanent error: not retried).
+    env.sandbox.add_fault(sandbox::Fault {
+        status: Some(401),
+        body: Some(r#"{"error":"invalid_client","error_description":"nope"}"#.into()),
+        ..sandbox::Fault::new("/oauth/token")
+    });
+    // 200 concurrent callers: one token request, every caller gets its error.
+    assert_eq!(env.burst(std::slice::from_ref(&conn), 200), 200);
+    assert_eq!(env.sandbox.stats().token_requests, 1, "no hammering");
+    // Within the cooldown: the remembered error, no request.
+    let e = env.call(&conn, "get_item", &[("id", "1")]).unwrap_err();
+    assert!(e.message().contains("invalid_client"), "{e}");
+    assert_eq!(env.sandbox.stats().token_requests, 1);
+    // After it: tried again (the fault is gone), and the cache is not poisoned.
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(env.burst(std::slice::from_ref(&conn), 50), 0);
+    assert_eq!(env.sandbox.stats().token_requests, 2);
+}
