@@ -6,7 +6,8 @@
 //! - [`run`]: endpoint calls, pagination, records;
 //! - [`render`] and [`request`]: templates rendered with escaping by context;
 //! - [`http`]: the client, timeouts, capped bodies, retries;
-//! - [`secret`]: the [`secret::Secret`] type.
+//! - [`secret`]: the [`secret::Secret`] type;
+//! - [`serve`]: instances behind an HTTP API (`connector serve`).
 
 pub mod auth;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod request;
 pub mod resolve;
 pub mod run;
 pub mod secret;
+pub mod serve;
 pub mod tokens;
 pub mod value;
 

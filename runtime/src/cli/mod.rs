@@ -8,6 +8,7 @@ mod output;
 mod run;
 mod sandbox;
 mod schema;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Command {
     Run(run::Args),
     /// Serve the local OAuth 2 provider and demo API that the sandbox connector talks to.
     Sandbox(sandbox::Args),
+    /// Serve every instance of a folder over HTTP, behind an API key.
+    Serve(serve::Args),
 }
 
 /// How diagnostics are printed.
@@ -74,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Auth(args) => auth::run(args),
         Command::Run(args) => run::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     ExitCode::from(code)
 }
