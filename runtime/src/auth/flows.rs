@@ -271,6 +271,7 @@ fn timed(
         refresh_at: Some(now + lifetime - m - jitter),
         expires_at: Some(now + lifetime),
         warnings,
+        requests: 0,
         response: Some(doc),
         basic: None,
     }

@@ -40,6 +40,8 @@ pub struct Credentials {
     pub expires_at: Option<Instant>,
     /// Warnings about the response (scope drift, an unusable `expires_in`).
     pub warnings: Vec<String>,
+    /// Requests sent to the token or auth endpoint to obtain them, retries included.
+    pub requests: u64,
     /// The response as received, for `connector auth` (shown redacted only).
     pub response: Option<serde_json::Value>,
     /// `Authorization: Basic …` of the `basic` method.
@@ -56,6 +58,7 @@ impl Credentials {
             refresh_at: None,
             expires_at: None,
             warnings: Vec::new(),
+            requests: 0,
             response: None,
             basic: None,
         }
@@ -142,7 +145,8 @@ impl Fetcher for FlowFetcher {
             let result = flows::fetch(&self.instance, &self.http, &mut sent).await;
             self.token_requests
                 .fetch_add(sent.requests, Ordering::Relaxed);
-            let creds = result?;
+            let mut creds = result?;
+            creds.requests = sent.requests;
             for w in &creds.warnings {
                 tracing::warn!("{w}");
             }
@@ -192,6 +196,20 @@ impl Authenticator {
         match &self.fixed {
             Some(c) => Ok(c.clone()),
             None => self.tokens.get(&self.key, &self.fetcher).await,
+        }
+    }
+
+    /// Valid credentials for one call, and the token requests that call owes (those of a
+    /// fetch it made itself; none when the cache, another caller or the background refresher
+    /// supplied them).
+    pub async fn credentials_for_call(&self) -> Result<(Arc<Credentials>, u64)> {
+        match &self.fixed {
+            Some(c) => Ok((c.clone(), 0)),
+            None => {
+                let (c, fetched) = self.tokens.get_counted(&self.key, &self.fetcher).await?;
+                let n = if fetched { c.requests } else { 0 };
+                Ok((c, n))
+            }
         }
     }
 

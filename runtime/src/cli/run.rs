@@ -70,7 +70,10 @@ pub fn run(args: Args) -> u8 {
             eprint!("\r\x1b[2K");
         }
         let code = match result {
-            Ok(stats) => {
+            Ok(mut stats) => {
+                // One call per process: every token request of the process is this run's,
+                // background refreshes included.
+                stats.token_requests = conn.authenticator().token_requests();
                 for w in &stats.warnings {
                     eprintln!("warning: {w}");
                 }

@@ -29,7 +29,8 @@ pub struct Stats {
     pub pages: u64,
     /// Requests sent to the API, retries and re-authenticated ones included.
     pub requests: u64,
-    /// Requests sent to the token or auth endpoint during the call.
+    /// Requests sent to the token or auth endpoint by fetches this call waited for (not those
+    /// of other callers or of background refreshes).
     pub token_requests: u64,
     /// Time taken.
     pub elapsed: Duration,
@@ -135,25 +136,14 @@ impl Connection {
         progress: &mut (dyn FnMut(&Stats) + Send),
     ) -> Result<Stats> {
         let started = Instant::now();
-        let tokens_before = self.auth.token_requests();
         let mut stats = Stats::default();
         let result = self
-            .call_inner(
-                endpoint,
-                inputs,
-                sink,
-                progress,
-                &mut stats,
-                started,
-                tokens_before,
-            )
+            .call_inner(endpoint, inputs, sink, progress, &mut stats, started)
             .await;
         stats.elapsed = started.elapsed();
-        stats.token_requests = self.auth.token_requests() - tokens_before;
         result.map(|()| stats)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn call_inner(
         &self,
         name: &str,
@@ -162,7 +152,6 @@ impl Connection {
         progress: &mut (dyn FnMut(&Stats) + Send),
         stats: &mut Stats,
         started: Instant,
-        tokens_before: u64,
     ) -> Result<()> {
         let instance = self.instance();
         let Some(endpoint) = instance.ir.endpoints.get(name) else {
@@ -214,7 +203,6 @@ impl Connection {
                 sink(r)?;
             }
             stats.elapsed = started.elapsed();
-            stats.token_requests = self.auth.token_requests() - tokens_before;
             progress(stats);
             let more = pager
                 .advance(&doc, resp.header("link"), count, &url)
@@ -245,7 +233,8 @@ impl Connection {
         let policy = RetryPolicy::of(&endpoint.retry);
         let mut reauthenticated = false;
         loop {
-            let creds = self.auth.credentials().await?;
+            let (creds, token_requests) = self.auth.credentials_for_call().await?;
+            stats.token_requests += token_requests;
             let instance = self.instance();
             let scope = Scope {
                 vars: Some(&instance.vars),

@@ -7,7 +7,7 @@
 //!
 //! - **fresh** credentials (before their refresh point) are returned at once;
 //! - **due** credentials (past the refresh point, not expired) are returned at once to every
-//!   caller but one, which refreshes them; a failed refresh leaves them in use;
+//!   caller, and one refresh starts in the background; a failed refresh leaves them in use;
 //! - **missing or expired** credentials make callers wait on one lock: the first fetches, the
 //!   others find its result when they get the lock;
 //! - a **failure** is remembered for a cooldown (default 5 s): callers in that time get the same
@@ -44,7 +44,7 @@ const ACTIVE_FOR: Duration = Duration::from_secs(600);
 /// One key's state.
 struct Entry {
     /// Held while fetching: single flight.
-    fetch_lock: tokio::sync::Mutex<()>,
+    fetch_lock: Arc<tokio::sync::Mutex<()>>,
     current: RwLock<Option<Arc<Credentials>>>,
     failure: Mutex<Option<(Instant, crate::Error)>>,
     /// Milliseconds since the cache's start at the last use.
@@ -131,7 +131,7 @@ impl TokenCache {
             .entry(key.to_owned())
             .or_insert_with(|| {
                 Arc::new(Entry {
-                    fetch_lock: tokio::sync::Mutex::new(()),
+                    fetch_lock: Arc::new(tokio::sync::Mutex::new(())),
                     current: RwLock::new(None),
                     failure: Mutex::new(None),
                     last_used: AtomicU64::new(0),
@@ -151,44 +151,64 @@ impl TokenCache {
     }
 
     /// Valid credentials for `key`, fetched with `fetcher` when needed.
-    pub async fn get(&self, key: &str, fetcher: &Arc<dyn Fetcher>) -> Result<Arc<Credentials>> {
+    pub async fn get(
+        self: &Arc<Self>,
+        key: &str,
+        fetcher: &Arc<dyn Fetcher>,
+    ) -> Result<Arc<Credentials>> {
+        self.get_counted(key, fetcher).await.map(|(c, _)| c)
+    }
+
+    /// Like [`TokenCache::get`], and whether this caller fetched the credentials itself (its
+    /// call then owes [`Credentials::requests`] token requests).
+    pub async fn get_counted(
+        self: &Arc<Self>,
+        key: &str,
+        fetcher: &Arc<dyn Fetcher>,
+    ) -> Result<(Arc<Credentials>, bool)> {
         let entry = self.entry(key, fetcher);
         let now = Instant::now();
         if let Some(c) = entry.current() {
             if c.fresh(now) {
                 self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(c);
+                return Ok((c, false));
             }
             if c.valid(now) {
-                // Due: one caller refreshes, the others go on with what is still valid.
-                if let Ok(_guard) = entry.fetch_lock.try_lock() {
-                    if let Some(newer) = entry.current().filter(|n| n.fresh(Instant::now())) {
-                        self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-                        return Ok(newer);
-                    }
-                    self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
-                    if entry.failure(Instant::now()).is_some() {
-                        return Ok(c);
-                    }
-                    return Ok(self.load(key, &entry, fetcher).await.unwrap_or(c));
-                }
+                // Due: refreshed in the background while every caller goes on with what is
+                // still valid.
                 self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(c);
+                if let Ok(guard) = entry.fetch_lock.clone().try_lock_owned() {
+                    if entry.failure(now).is_none() {
+                        let (this, entry, key, fetcher) =
+                            (self.clone(), entry.clone(), key.to_owned(), fetcher.clone());
+                        tokio::spawn(async move {
+                            let _guard = guard;
+                            if entry.current().is_some_and(|c| c.fresh(Instant::now())) {
+                                return;
+                            }
+                            if let Err(e) = this.fetch(&key, &entry, &fetcher, false).await {
+                                tracing::warn!("token refresh failed: {e}");
+                            }
+                        });
+                    }
+                }
+                return Ok((c, false));
             }
         }
         self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
         let _guard = entry.fetch_lock.lock().await;
         let now = Instant::now();
         if let Some(c) = entry.current().filter(|c| c.fresh(now)) {
-            return Ok(c);
+            return Ok((c, false));
         }
         if let Some(e) = entry.failure(now) {
             return match entry.current().filter(|c| c.valid(now)) {
-                Some(c) => Ok(c),
+                Some(c) => Ok((c, false)),
                 None => Err(e),
             };
         }
-        self.load(key, &entry, fetcher).await
+        let c = self.fetch(key, &entry, fetcher, false).await?;
+        Ok((c, true))
     }
 
     /// Fetches new credentials for `key` now, whatever the cache holds.
@@ -216,16 +236,6 @@ impl TokenCache {
         if let Some(s) = &self.shared {
             s.invalidate(key, &used.id).await;
         }
-    }
-
-    /// Credentials from the shared store when it has fresh ones, else from `fetcher`.
-    async fn load(
-        &self,
-        key: &str,
-        entry: &Entry,
-        fetcher: &Arc<dyn Fetcher>,
-    ) -> Result<Arc<Credentials>> {
-        self.fetch(key, entry, fetcher, false).await
     }
 
     async fn fetch(

@@ -540,6 +540,7 @@ fn from_record(r: serde_json::Value) -> Option<Credentials> {
             .map(Duration::from_millis),
         refresh_at: r.get("refresh_at").and_then(|v| v.as_u64()).map(from_unix),
         expires_at,
+        requests: 0,
         warnings: r
             .get("warnings")
             .and_then(|w| serde_json::from_value(w.clone()).ok())
@@ -579,6 +580,7 @@ mod tests {
             refresh_at: Some(Instant::now() + Duration::from_secs(30)),
             expires_at: Some(Instant::now() + Duration::from_secs(60)),
             warnings: vec![],
+            requests: 0,
             response: None,
             basic: None,
         };
