@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::redis::RedisServer;
-use support::serve::{call_all, Serve};
+use support::serve::{call_all, four_replicas};
 use support::Env;
 
 fn main() {
@@ -44,14 +44,7 @@ fn main() {
             (None, 0)
         }
         Some(redis) => {
-            let env = Env::with(sandbox::Config {
-                token_lifetime_s: 4,
-                ..Default::default()
-            });
-            env.client_credentials();
-            let replicas: Vec<Serve> = (0..4)
-                .map(|_| Serve::start(&env, &["--token-cache", &redis.url()]))
-                .collect();
+            let (env, replicas) = four_replicas(&redis.url());
             let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
             let client = reqwest::Client::new();
             // Warm up: the first token.

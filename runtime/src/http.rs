@@ -110,6 +110,21 @@ impl Incoming {
             .to_ascii_lowercase()
     }
 
+    /// What a body that could not be read as JSON was: `(text/html, 23 bytes)`; never its
+    /// content.
+    pub fn body_kind(&self) -> String {
+        let ct = self.content_type();
+        format!(
+            "({}, {} bytes)",
+            if ct.is_empty() {
+                "no content type"
+            } else {
+                &ct
+            },
+            self.body.len()
+        )
+    }
+
     /// The status with its reason phrase, e.g. `404 Not Found`.
     pub fn status_text(&self) -> String {
         status_text(self.status)

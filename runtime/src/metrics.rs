@@ -127,26 +127,34 @@ impl Metrics {
             get(&self.token_success),
             get(&self.token_failure)
         );
-        let _ = writeln!(
-            out,
-            "# HELP connector_token_cache_hits_total Credentials served from the cache.\n# TYPE connector_token_cache_hits_total counter\nconnector_token_cache_hits_total {}",
-            get(&self.cache_hits)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP connector_token_cache_misses_total Credentials not in the cache, or due for refresh.\n# TYPE connector_token_cache_misses_total counter\nconnector_token_cache_misses_total {}",
-            get(&self.cache_misses)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP connector_shared_cache_hits_total Credentials read from the shared cache.\n# TYPE connector_shared_cache_hits_total counter\nconnector_shared_cache_hits_total {}",
-            get(&self.shared_hits)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP connector_shared_cache_errors_total Failed operations on the shared cache.\n# TYPE connector_shared_cache_errors_total counter\nconnector_shared_cache_errors_total {}",
-            get(&self.shared_errors)
-        );
+        for (name, help, value) in [
+            (
+                "connector_token_cache_hits_total",
+                "Credentials served from the cache.",
+                &self.cache_hits,
+            ),
+            (
+                "connector_token_cache_misses_total",
+                "Credentials not in the cache, or expired.",
+                &self.cache_misses,
+            ),
+            (
+                "connector_shared_cache_hits_total",
+                "Credentials read from the shared cache.",
+                &self.shared_hits,
+            ),
+            (
+                "connector_shared_cache_errors_total",
+                "Failed operations on the shared cache.",
+                &self.shared_errors,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                get(value)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP connector_upstream_requests_total Upstream API responses, by status (\"error\": no response).\n# TYPE connector_upstream_requests_total counter"

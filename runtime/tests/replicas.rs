@@ -16,14 +16,7 @@ fn four_replicas_make_one_token_request_per_expiry() {
         return;
     };
     // Tokens live 4 s and are refreshed after about 2 s.
-    let env = Env::with(sandbox::Config {
-        token_lifetime_s: 4,
-        ..Default::default()
-    });
-    env.client_credentials();
-    let replicas: Vec<Serve> = (0..4)
-        .map(|_| Serve::start(&env, &["--token-cache", &redis.url()]))
-        .collect();
+    let (env, replicas) = support::serve::four_replicas(&redis.url());
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let started = Instant::now();
     let statuses = env.rt.block_on(async {

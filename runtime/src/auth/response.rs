@@ -108,23 +108,15 @@ pub fn json_body(resp: &Incoming, what: &str, place: &str) -> Result<serde_json:
             ),
         )
         .with_status(resp.status)),
-        Err(_) => {
-            let ct = resp.content_type();
-            Err(Error::new(
-                ErrorKind::AuthResponse,
-                format!(
-                    "{place}: {what} answered {} with a body that is not JSON ({}, {} bytes)",
-                    resp.status_text(),
-                    if ct.is_empty() {
-                        "no content type".to_owned()
-                    } else {
-                        ct
-                    },
-                    resp.body.len()
-                ),
-            )
-            .with_status(resp.status))
-        }
+        Err(_) => Err(Error::new(
+            ErrorKind::AuthResponse,
+            format!(
+                "{place}: {what} answered {} with a body that is not JSON {}",
+                resp.status_text(),
+                resp.body_kind()
+            ),
+        )
+        .with_status(resp.status)),
     }
 }
 

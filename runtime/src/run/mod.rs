@@ -329,18 +329,12 @@ fn parse(resp: &Incoming, place: &str) -> Result<serde_json::Value> {
         return Ok(serde_json::Value::Null);
     }
     serde_json::from_slice(&resp.body).map_err(|e| {
-        let ct = resp.content_type();
         Error::new(
             ErrorKind::Response,
             format!(
-                "{place} answered {} with a body that is not JSON ({}, {} bytes): {e}",
+                "{place} answered {} with a body that is not JSON {}: {e}",
                 resp.status_text(),
-                if ct.is_empty() {
-                    "no content type".to_owned()
-                } else {
-                    ct
-                },
-                resp.body.len()
+                resp.body_kind()
             ),
         )
     })

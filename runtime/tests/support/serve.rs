@@ -65,6 +65,20 @@ impl Drop for Serve {
     }
 }
 
+/// A sandbox whose tokens live 4 s (refreshed about 2 s after they are issued), and four
+/// replicas serving its client credentials instance, sharing the Redis at `redis_url`.
+pub fn four_replicas(redis_url: &str) -> (Env, Vec<Serve>) {
+    let env = Env::with(sandbox::Config {
+        token_lifetime_s: 4,
+        ..Default::default()
+    });
+    env.client_credentials();
+    let replicas = (0..4)
+        .map(|_| Serve::start(&env, &["--token-cache", redis_url]))
+        .collect();
+    (env, replicas)
+}
+
 /// Calls `get_item` of the instance `cc` on one replica; the HTTP status (0: no answer).
 pub async fn call(client: &reqwest::Client, base: &str) -> u16 {
     client
