@@ -76,6 +76,57 @@ impl LoadError {
 /// Loads the instance file at `path`. `overrides` replace values of the file (the
 /// `--sandbox` switch points `base_url` at the sandbox this way).
 pub fn load(path: &Path, overrides: &[(String, Given)]) -> Result<Instance, LoadError> {
+    load_with(path, overrides, &mut Connectors::default())
+}
+
+/// Why a connector did not compile: its errors, its file name and its text.
+type Failure = Arc<(Vec<Diagnostic>, String, Option<String>)>;
+
+/// Compiled connectors by file, so that instances of one connector share one IR.
+#[derive(Debug, Default)]
+pub struct Connectors {
+    compiled: HashMap<PathBuf, Result<Arc<Ir>, Failure>>,
+}
+
+impl Connectors {
+    /// The IR of the connector at `path`, compiled on first use.
+    fn compile(&mut self, path: &Path) -> Result<Arc<Ir>, Failure> {
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        self.compiled
+            .entry(key)
+            .or_insert_with(|| {
+                let name = path.display().to_string();
+                let bytes = std::fs::read(path).map_err(|e| {
+                    let mut d =
+                        Diagnostic::error("io", format!("cannot read the connector file: {e}"));
+                    d.file = name.clone();
+                    Arc::new((vec![d], name.clone(), None))
+                })?;
+                let compiled = compiler::compile(&name, &bytes);
+                match compiled.ir {
+                    Some(ir) => Ok(Arc::new(ir)),
+                    None => Err(Arc::new((
+                        compiled
+                            .diagnostics
+                            .into_iter()
+                            .filter(Diagnostic::is_error)
+                            .collect(),
+                        name,
+                        Some(String::from_utf8_lossy(&bytes).into_owned()),
+                    ))),
+                }
+            })
+            .clone()
+    }
+}
+
+/// Loads an instance, compiling its connector through `connectors` (once per connector
+/// file for a whole folder of instances).
+pub fn load_with(
+    path: &Path,
+    overrides: &[(String, Given)],
+    connectors: &mut Connectors,
+) -> Result<Instance, LoadError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         LoadError::one(
@@ -112,25 +163,16 @@ pub fn load(path: &Path, overrides: &[(String, Given)]) -> Result<Instance, Load
             return Err(with_file(err, &file));
         }
     };
-    let connector_name = connector_file.display().to_string();
-    let connector_bytes = std::fs::read(&connector_file).map_err(|e| {
-        LoadError::one(
-            &connector_name,
-            Diagnostic::error("io", format!("cannot read the connector file: {e}")),
-        )
-    })?;
-    let compiled = compiler::compile(&connector_name, &connector_bytes);
-    let Some(ir) = compiled.ir else {
-        err.diagnostics = compiled
-            .diagnostics
-            .into_iter()
-            .filter(Diagnostic::is_error)
-            .collect();
-        err.sources.insert(
-            connector_name,
-            String::from_utf8_lossy(&connector_bytes).into_owned(),
-        );
-        return Err(err);
+    let ir = match connectors.compile(&connector_file) {
+        Ok(ir) => ir,
+        Err(failure) => {
+            let (diagnostics, name, source) = failure.as_ref().clone();
+            err.diagnostics = diagnostics;
+            if let Some(text) = source {
+                err.sources.insert(name, text);
+            }
+            return Err(err);
+        }
     };
 
     // The auth method.
@@ -283,7 +325,7 @@ pub fn load(path: &Path, overrides: &[(String, Given)]) -> Result<Instance, Load
         file,
         connector_file,
         auth_name: spec.auth.clone(),
-        ir: Arc::new(ir),
+        ir,
         vars,
         warnings,
         source: masked,

@@ -87,8 +87,9 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
         ..Loaded::default()
     };
     let mut seen: HashMap<String, String> = HashMap::new();
+    let mut connectors = instance::Connectors::default();
     for path in &files {
-        match instance::load(path, &[]) {
+        match instance::load_with(path, &[], &mut connectors) {
             Ok(i) => {
                 if let Some(first) = seen.get(&i.id) {
                     let mut d = Diagnostic::error(

@@ -52,6 +52,11 @@ impl Serve {
         Serve { child, url }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills it (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
