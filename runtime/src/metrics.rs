@@ -11,6 +11,16 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// Counters of the HTTP statuses 100 to 599, lock-free.
+#[derive(Debug)]
+struct Statuses([AtomicU64; 500]);
+
+impl Default for Statuses {
+    fn default() -> Self {
+        Statuses(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
 /// A latency histogram.
 #[derive(Debug, Default)]
 pub struct Histogram {
@@ -73,8 +83,8 @@ pub struct Metrics {
     pub shared_hits: AtomicU64,
     /// Operations on the shared cache that failed (Redis down or slow).
     pub shared_errors: AtomicU64,
-    /// Upstream (API) responses by status.
-    upstream: Mutex<BTreeMap<u16, u64>>,
+    /// Upstream (API) responses by status, indexed by status − 100.
+    upstream: Statuses,
     /// Upstream requests that got no response (connection errors, timeouts).
     pub upstream_errors: AtomicU64,
     /// Latency of upstream requests.
@@ -88,12 +98,9 @@ pub struct Metrics {
 impl Metrics {
     /// Counts an upstream response.
     pub fn upstream(&self, status: u16, latency: Duration) {
-        *self
-            .upstream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(status)
-            .or_default() += 1;
+        if let Some(c) = self.upstream.0.get(usize::from(status).wrapping_sub(100)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
         self.upstream_latency.observe(latency);
     }
 
@@ -110,11 +117,9 @@ impl Metrics {
     /// Upstream responses of one status so far.
     pub fn upstream_count(&self, status: u16) -> u64 {
         self.upstream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&status)
-            .copied()
-            .unwrap_or(0)
+            .0
+            .get(usize::from(status).wrapping_sub(100))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     /// Everything, in the Prometheus text exposition format (version 0.0.4).
@@ -159,12 +164,11 @@ impl Metrics {
             out,
             "# HELP connector_upstream_requests_total Upstream API responses, by status (\"error\": no response).\n# TYPE connector_upstream_requests_total counter"
         );
-        for (status, n) in self
-            .upstream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        for (i, n) in self.upstream.0.iter().enumerate() {
+            let (status, n) = (i + 100, n.load(Ordering::Relaxed));
+            if n == 0 {
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "connector_upstream_requests_total{{status=\"{status}\"}} {n}"

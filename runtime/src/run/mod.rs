@@ -183,6 +183,7 @@ impl Connection {
             ));
         }
         let (mut pager, max_pages) = Pager::new(endpoint.pagination.as_ref());
+        let keep = pager_reads_records(endpoint);
         loop {
             let page = pager.request();
             let (resp, url, creds) = self
@@ -190,13 +191,12 @@ impl Connection {
                 .await
                 .map_err(|e| self.scrubbed(e, None))?;
             stats.pages += 1;
-            let place = format!(
-                "{} {}",
-                endpoint.request.method.as_str(),
-                crate::http::shown(&url)
-            );
-            let doc = parse(&resp, &place).map_err(|e| self.scrubbed(e, Some(&creds)))?;
-            let records = records(&doc, endpoint.records.as_deref(), &place)?;
+            let place = Place {
+                method: endpoint.request.method.as_str(),
+                url: &url,
+            };
+            let mut doc = parse(&resp, &place).map_err(|e| self.scrubbed(e, Some(&creds)))?;
+            let records = records(&mut doc, endpoint.records.as_deref(), keep, &place)?;
             let count = records.len();
             for r in records {
                 stats.records += 1;
@@ -265,7 +265,10 @@ impl Connection {
                 }
             }
             let resp = result?;
-            let place = format!("{} {}", req.method, req.place());
+            let place = Place {
+                method: req.method.as_str(),
+                url: &req.url,
+            };
             if endpoint.reauth_on.contains(&resp.status) {
                 if reauthenticated {
                     return Err(status_error(&resp, &place).context(
@@ -308,7 +311,7 @@ impl Connection {
 }
 
 /// An error status as one line, with the start of the body.
-fn status_error(resp: &Incoming, place: &str) -> Error {
+fn status_error(resp: &Incoming, place: &Place<'_>) -> Error {
     let body = String::from_utf8_lossy(&resp.body);
     let body = crate::auth::response::clean(body.trim());
     let detail = if body.is_empty() {
@@ -324,7 +327,7 @@ fn status_error(resp: &Incoming, place: &str) -> Error {
 }
 
 /// The response body as JSON (`null` when empty).
-fn parse(resp: &Incoming, place: &str) -> Result<serde_json::Value> {
+fn parse(resp: &Incoming, place: &Place<'_>) -> Result<serde_json::Value> {
     if resp.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Null);
     }
@@ -340,18 +343,30 @@ fn parse(resp: &Incoming, place: &str) -> Result<serde_json::Value> {
     })
 }
 
-/// The records of a page: the array at `pointer`, or the whole response as one record.
+/// The records of a page: the array at `pointer`, or the whole response as one record. They
+/// are moved out of `doc` when `keep` is false (the pager reads nothing inside them).
 fn records(
-    doc: &serde_json::Value,
+    doc: &mut serde_json::Value,
     pointer: Option<&str>,
-    place: &str,
+    keep: bool,
+    place: &Place<'_>,
 ) -> Result<Vec<serde_json::Value>> {
+    let take = |v: &mut serde_json::Value| {
+        if keep {
+            v.clone()
+        } else {
+            std::mem::take(v)
+        }
+    };
     match pointer {
         None if doc.is_null() => Ok(Vec::new()),
-        None => Ok(vec![doc.clone()]),
-        Some(p) => match doc.pointer(p) {
+        None => Ok(vec![take(doc)]),
+        Some(p) => match doc.pointer_mut(p) {
             None | Some(serde_json::Value::Null) => Ok(Vec::new()),
-            Some(serde_json::Value::Array(a)) => Ok(a.clone()),
+            Some(v @ serde_json::Value::Array(_)) => match take(v) {
+                serde_json::Value::Array(a) => Ok(a),
+                _ => Ok(Vec::new()),
+            },
             Some(other) => Err(Error::new(
                 ErrorKind::Response,
                 format!(
@@ -365,5 +380,32 @@ fn records(
                 ),
             )),
         },
+    }
+}
+
+/// `GET https://host/path`, written only when a message needs it.
+struct Place<'a> {
+    method: &'a str,
+    url: &'a url::Url,
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, crate::http::shown(self.url))
+    }
+}
+
+/// Whether the pager reads anything inside the records (then they are copied, not moved).
+fn pager_reads_records(endpoint: &Endpoint) -> bool {
+    use compiler::ir::Pagination as P;
+    let inside = |p: &str| match endpoint.records.as_deref() {
+        Some(r) => p == r || p.starts_with(&format!("{r}/")),
+        None => true,
+    };
+    match &endpoint.pagination {
+        None | Some(P::LinkHeader { .. }) => false,
+        Some(P::Offset { total, .. }) => total.as_deref().is_some_and(inside),
+        Some(P::Page { total_pages, .. }) => total_pages.as_deref().is_some_and(inside),
+        Some(P::Cursor { cursor, .. }) => inside(cursor),
     }
 }

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::auth::Credentials;
@@ -49,7 +49,7 @@ struct Entry {
     failure: Mutex<Option<(Instant, crate::Error)>>,
     /// Milliseconds since the cache's start at the last use.
     last_used: AtomicU64,
-    fetcher: Mutex<Option<Arc<dyn Fetcher>>>,
+    fetcher: OnceLock<Arc<dyn Fetcher>>,
 }
 
 impl Entry {
@@ -126,27 +126,31 @@ impl TokenCache {
     }
 
     fn entry(&self, key: &str, fetcher: &Arc<dyn Fetcher>) -> Arc<Entry> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let e = entries
-            .entry(key.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Entry {
-                    fetch_lock: Arc::new(tokio::sync::Mutex::new(())),
-                    current: RwLock::new(None),
-                    failure: Mutex::new(None),
-                    last_used: AtomicU64::new(0),
-                    fetcher: Mutex::new(None),
+        let existing = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        let e = existing.unwrap_or_else(|| {
+            self.entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(key.to_owned())
+                .or_insert_with(|| {
+                    Arc::new(Entry {
+                        fetch_lock: Arc::new(tokio::sync::Mutex::new(())),
+                        current: RwLock::new(None),
+                        failure: Mutex::new(None),
+                        last_used: AtomicU64::new(0),
+                        fetcher: OnceLock::new(),
+                    })
                 })
-            })
-            .clone();
-        drop(entries);
+                .clone()
+        });
         e.last_used
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        let mut f = e.fetcher.lock().unwrap_or_else(|e| e.into_inner());
-        if f.is_none() {
-            *f = Some(fetcher.clone());
-        }
-        drop(f);
+        e.fetcher.get_or_init(|| fetcher.clone());
         e
     }
 
@@ -259,10 +263,15 @@ impl TokenCache {
                 .current()
                 .ok_or_else(|| crate::Error::new(crate::ErrorKind::AuthResponse, "no credentials")),
             Ok(Some(c)) => {
-                let c = Arc::new(c);
-                entry.set(Some(c.clone()));
+                // The cache keeps the credentials without the raw response (only `connector
+                // auth` shows it, from the value returned here): a third of their memory.
+                let kept = Credentials {
+                    response: None,
+                    ..c.clone()
+                };
+                entry.set(Some(Arc::new(kept)));
                 *entry.failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                Ok(c)
+                Ok(Arc::new(c))
             }
             Err(e) => {
                 *entry.failure.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -307,12 +316,7 @@ impl TokenCache {
             .map(|(k, e)| (k.clone(), e.clone()))
             .collect();
         for (key, entry) in due {
-            let Some(fetcher) = entry
-                .fetcher
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-            else {
+            let Some(fetcher) = entry.fetcher.get().cloned() else {
                 continue;
             };
             let Ok(_guard) = entry.fetch_lock.try_lock() else {
