@@ -6,7 +6,11 @@
 //! [`Locations`]. Duplicate keys, tags, non-scalar keys, excessive nesting and alias bombs are
 //! reported as diagnostics.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// Maps keyed by JSON pointers and mapping keys of the file: foldhash, randomly seeded (fast,
+/// and still resistant to keys crafted to collide).
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
@@ -419,7 +423,7 @@ impl Builder {
                 pointer,
                 anchor,
                 key: None,
-                seen: HashMap::new(),
+                seen: HashMap::default(),
             }
         } else {
             Frame::Seq {
