@@ -54,6 +54,9 @@ fn carries_secret(vars: &HashMap<&str, &Variable>, name: &str, seen: &mut HashSe
 
 /// `secret-in-url`: a secret in a URL or a query parameter ends up in access logs.
 pub fn check_secret_in_url(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
+    // Every endpoint (and the base URL) sees the same variables: one map for all of them.
+    let mut shared_scope: Option<HashMap<&str, &Variable>> = None;
+    let mut own_scope;
     for site in &ctx.sites {
         if !matches!(site.role, Role::Url | Role::AuthUrl | Role::Query)
             || matches!(site.place, Place::Apply(_))
@@ -63,9 +66,20 @@ pub fn check_secret_in_url(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         let Ok(pieces) = template::parse(site.text) else {
             continue;
         };
-        let vars = scope(ctx.connector, site.place);
+        if !template::refs(&pieces).any(|(r, _, _)| r.ns == Namespace::Vars) {
+            continue;
+        }
+        let vars = match site.place {
+            Place::Base | Place::Endpoint(_) => {
+                &*shared_scope.get_or_insert_with(|| scope(ctx.connector, site.place))
+            }
+            place => {
+                own_scope = scope(ctx.connector, place);
+                &own_scope
+            }
+        };
         for (r, offset, len) in template::refs(&pieces) {
-            if r.ns == Namespace::Vars && carries_secret(&vars, &r.name, &mut HashSet::new()) {
+            if r.ns == Namespace::Vars && carries_secret(vars, &r.name, &mut HashSet::new()) {
                 let where_ = if site.role == Role::Query {
                     "a query parameter"
                 } else {
