@@ -60,6 +60,10 @@ fn time(mut f: impl FnMut()) -> f64 {
 fn main() {
     let text = generated();
     let bytes = text.as_bytes();
+    // `CONNECTOR_BENCH_WRITE=FILE` keeps the generated connector, to time other tools on it.
+    if let Some(path) = std::env::var_os("CONNECTOR_BENCH_WRITE") {
+        std::fs::write(path, bytes).expect("the generated connector is written");
+    }
     let compiled = compiler::compile("generated.yaml", bytes);
     let errors: Vec<_> = compiled
         .diagnostics
