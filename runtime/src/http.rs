@@ -92,7 +92,7 @@ pub struct Incoming {
     /// Headers.
     pub headers: HeaderMap,
     /// Body.
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
 }
 
 impl Incoming {
@@ -260,25 +260,28 @@ impl Http {
             .await
             .map_err(|e| classify(e, &place(), req))?;
         let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        if let Some(len) = resp.content_length() {
-            if len > req.max_bytes {
-                return Err(too_large(&place(), req.max_bytes));
-            }
-        }
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if (body.len() + chunk.len()) as u64 > req.max_bytes {
-                        return Err(too_large(&place(), req.max_bytes));
+        let headers = std::mem::take(resp.headers_mut());
+        let body = match resp.content_length() {
+            Some(len) if len > req.max_bytes => return Err(too_large(&place(), req.max_bytes)),
+            // The length is known and within the cap: one read, no copy.
+            Some(_) => resp.bytes().await.map_err(|e| classify(e, &place(), req))?,
+            None => {
+                let mut body = Vec::new();
+                loop {
+                    match resp.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if (body.len() + chunk.len()) as u64 > req.max_bytes {
+                                return Err(too_large(&place(), req.max_bytes));
+                            }
+                            body.extend_from_slice(&chunk);
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Err(classify(e, &place(), req)),
                     }
-                    body.extend_from_slice(&chunk);
                 }
-                Ok(None) => break,
-                Err(e) => return Err(classify(e, &place(), req)),
+                bytes::Bytes::from(body)
             }
-        }
+        };
         Ok(Incoming {
             status,
             headers,
