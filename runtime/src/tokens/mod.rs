@@ -187,12 +187,7 @@ impl TokenCache {
                             (self.clone(), entry.clone(), key.to_owned(), fetcher.clone());
                         tokio::spawn(async move {
                             let _guard = guard;
-                            if entry.current().is_some_and(|c| c.fresh(Instant::now())) {
-                                return;
-                            }
-                            if let Err(e) = this.fetch(&key, &entry, &fetcher, false).await {
-                                tracing::warn!("token refresh failed: {e}");
-                            }
+                            this.refresh_held(&key, &entry, &fetcher).await;
                         });
                     }
                 }
@@ -238,7 +233,7 @@ impl TokenCache {
             entry.set(None);
         }
         if let Some(s) = &self.shared {
-            s.invalidate(key, &used.id).await;
+            s.invalidate(key, &used.id, &self.metrics).await;
         }
     }
 
@@ -322,12 +317,18 @@ impl TokenCache {
             let Ok(_guard) = entry.fetch_lock.try_lock() else {
                 continue;
             };
-            if entry.current().is_some_and(|c| c.fresh(Instant::now())) {
-                continue;
-            }
-            if let Err(e) = self.fetch(&key, &entry, &fetcher, false).await {
-                tracing::warn!("background token refresh failed: {e}");
-            }
+            self.refresh_held(&key, &entry, &fetcher).await;
+        }
+    }
+
+    /// A background refresh, the fetch lock held: unless another caller already refreshed,
+    /// fetches; a failure is logged (and remembered by `fetch`), the old credentials stay.
+    async fn refresh_held(&self, key: &str, entry: &Entry, fetcher: &Arc<dyn Fetcher>) {
+        if entry.current().is_some_and(|c| c.fresh(Instant::now())) {
+            return;
+        }
+        if let Err(e) = self.fetch(key, entry, fetcher, false).await {
+            tracing::warn!("background token refresh failed: {e}");
         }
     }
 }

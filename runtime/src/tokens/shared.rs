@@ -383,16 +383,15 @@ impl Shared {
     }
 
     /// Drops a key's credentials if they are still the ones with `id`.
-    pub async fn invalidate(&self, key: &str, id: &str) {
-        let metrics = Metrics::default();
+    pub async fn invalidate(&self, key: &str, id: &str, metrics: &Metrics) {
         if !self.available() {
             return;
         }
-        if let Some(Found::Credentials(c)) = self.read(key, &metrics).await {
+        if let Some(Found::Credentials(c)) = self.read(key, metrics).await {
             if c.id == id {
                 let mut del = redis::cmd("DEL");
                 del.arg(self.token_key(key));
-                let _ = self.run::<i64>("invalidate", &del, &metrics).await;
+                let _ = self.run::<i64>("invalidate", &del, metrics).await;
             }
         }
     }
