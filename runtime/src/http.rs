@@ -84,6 +84,20 @@ fn is_sensitive(name: &str) -> bool {
         || n.contains("session")
 }
 
+/// `GET https://host/path`: where a request went, written only when a message needs it.
+pub struct Place<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The URL; shown without its query string.
+    pub url: &'a url::Url,
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, shown(self.url))
+    }
+}
+
 /// A response, its body read in full (up to the cap).
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -254,29 +268,29 @@ impl Http {
                 .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
                 .body(bytes.clone());
         }
-        let place = || format!("{} {}", req.method, req.place());
-        let mut resp = builder
-            .send()
-            .await
-            .map_err(|e| classify(e, &place(), req))?;
+        let place = Place {
+            method: req.method.as_str(),
+            url: &req.url,
+        };
+        let mut resp = builder.send().await.map_err(|e| classify(e, &place, req))?;
         let status = resp.status().as_u16();
         let headers = std::mem::take(resp.headers_mut());
         let body = match resp.content_length() {
-            Some(len) if len > req.max_bytes => return Err(too_large(&place(), req.max_bytes)),
+            Some(len) if len > req.max_bytes => return Err(too_large(&place, req.max_bytes)),
             // The length is known and within the cap: one read, no copy.
-            Some(_) => resp.bytes().await.map_err(|e| classify(e, &place(), req))?,
+            Some(_) => resp.bytes().await.map_err(|e| classify(e, &place, req))?,
             None => {
                 let mut body = Vec::new();
                 loop {
                     match resp.chunk().await {
                         Ok(Some(chunk)) => {
                             if (body.len() + chunk.len()) as u64 > req.max_bytes {
-                                return Err(too_large(&place(), req.max_bytes));
+                                return Err(too_large(&place, req.max_bytes));
                             }
                             body.extend_from_slice(&chunk);
                         }
                         Ok(None) => break,
-                        Err(e) => return Err(classify(e, &place(), req)),
+                        Err(e) => return Err(classify(e, &place, req)),
                     }
                 }
                 bytes::Bytes::from(body)
@@ -366,7 +380,7 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
-fn too_large(place: &str, max: u64) -> Error {
+fn too_large(place: &Place<'_>, max: u64) -> Error {
     Error::new(
         ErrorKind::Response,
         format!("{place}: the response is larger than {max} bytes (`max_response_bytes`)"),
@@ -374,7 +388,7 @@ fn too_large(place: &str, max: u64) -> Error {
 }
 
 /// Turns a reqwest error into one line that says what failed.
-fn classify(e: reqwest::Error, place: &str, req: &Outgoing) -> Error {
+fn classify(e: reqwest::Error, place: &Place<'_>, req: &Outgoing) -> Error {
     let host = match (req.url.host_str(), req.url.port_or_known_default()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),

@@ -12,7 +12,7 @@ use compiler::ir::Endpoint;
 
 use crate::auth::{Authenticator, Credentials};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, Incoming, RetryPolicy, Sent};
+use crate::http::{Http, Incoming, Place, RetryPolicy, Sent};
 use crate::instance::Instance;
 use crate::metrics::Metrics;
 use crate::resolve::{resolve, Given};
@@ -380,18 +380,6 @@ fn records(
                 ),
             )),
         },
-    }
-}
-
-/// `GET https://host/path`, written only when a message needs it.
-struct Place<'a> {
-    method: &'a str,
-    url: &'a url::Url,
-}
-
-impl std::fmt::Display for Place<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, crate::http::shown(self.url))
     }
 }
 
