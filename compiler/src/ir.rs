@@ -306,6 +306,10 @@ pub struct OAuth2 {
     /// RFC 7009 revocation endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_url: Option<Template>,
+    /// Parameters added to every token request: `resource` (RFC 8707), `audience` and the
+    /// `token_params`. Those that render empty are left out.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<String, Template>,
 }
 
 /// Where the fields of a token response are: a key or a JSON pointer each (templates).

@@ -161,6 +161,24 @@ fn jwt(j: &Option<spec_auth::JwtSigning>) -> Option<Jwt> {
     })
 }
 
+/// The extra token request parameters: `resource`, `audience`, then `token_params`.
+fn token_params(
+    resource: &Option<String>,
+    audience: &Option<String>,
+    extra: &IndexMap<String, String>,
+) -> IndexMap<String, Template> {
+    let mut params = IndexMap::new();
+    for (name, value) in [("resource", resource), ("audience", audience)] {
+        if let Some(v) = value {
+            params.insert(name.to_owned(), tpl(v));
+        }
+    }
+    for (name, value) in extra {
+        params.insert(name.clone(), tpl(value));
+    }
+    params
+}
+
 fn auth(m: &AuthMethod) -> Auth {
     let fields = auth_fields(m);
     macro_rules! oauth {
@@ -204,6 +222,7 @@ fn auth(m: &AuthMethod) -> Auth {
                 authorize: $authorize,
                 token_sharing: $sharing,
                 revocation_url: opt(&g.revocation_url),
+                params: token_params(&g.resource, &g.audience, &g.token_params),
             };
             Auth {
                 type_name: m.type_name().to_owned(),
@@ -226,10 +245,18 @@ fn auth(m: &AuthMethod) -> Auth {
             oauth!(g, Grant::JwtBearer, jwt(&g.assertion), None, None)
         }
         AuthMethod::Oauth2AuthorizationCode(g) => {
-            let authorize = g.authorize.as_ref().map(|a| Authorize {
-                url: opt(&a.url).unwrap_or_default(),
-                params: map(&a.params),
-                pkce: a.pkce != Some(Pkce::Disabled),
+            let authorize = g.authorize.as_ref().map(|a| {
+                let mut params = map(&a.params);
+                for (name, value) in [("resource", &g.resource), ("audience", &g.audience)] {
+                    if let Some(v) = value {
+                        params.entry(name.to_owned()).or_insert_with(|| tpl(v));
+                    }
+                }
+                Authorize {
+                    url: opt(&a.url).unwrap_or_default(),
+                    params,
+                    pkce: a.pkce != Some(Pkce::Disabled),
+                }
             });
             oauth!(
                 g,

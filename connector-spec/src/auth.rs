@@ -158,9 +158,22 @@ macro_rules! oauth2_method {
             /// (RFC 7523 §2.2).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub client_assertion: Option<JwtSigning>,
-            /// RFC 7009 token revocation endpoint.
+            /// RFC 7009 token revocation endpoint (`connector token revoke`).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub revocation_url: Option<String>,
+            /// RFC 8707 resource indicator (a template): the API the token is for, sent as
+            /// `resource` in the token request and the authorization request. Left out when it
+            /// renders empty.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub resource: Option<String>,
+            /// The `audience` parameter some servers (Auth0, Okta) want instead of `resource`
+            /// (a template), sent like `resource`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub audience: Option<String>,
+            /// More parameters of every token request (templates), whatever the grant; a
+            /// parameter that renders empty is left out.
+            #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+            pub token_params: IndexMap<String, String>,
             /// What to do when the server grants fewer scopes than requested: `warn` (the
             /// default) or `strict` (an error).
             #[serde(default, skip_serializing_if = "Option::is_none")]

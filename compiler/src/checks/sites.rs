@@ -282,6 +282,14 @@ impl<'a> Sites<'a> {
                     place,
                     Role::AuthUrl,
                 );
+                self.opt(format!("{at}/resource"), &$g.resource, place, Role::Other);
+                self.opt(format!("{at}/audience"), &$g.audience, place, Role::Other);
+                self.map(
+                    &format!("{at}/token_params"),
+                    &$g.token_params,
+                    place,
+                    Role::Other,
+                );
             }};
         }
         match method {
