@@ -87,6 +87,12 @@ impl Error {
         &self.0.message
     }
 
+    /// The same error with `; hint` after its message.
+    pub fn hint(mut self, hint: impl fmt::Display) -> Self {
+        self.0.message = format!("{}; {hint}", self.0.message);
+        self
+    }
+
     /// The same error with `context: ` before its message.
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         self.0.message = format!("{context}: {}", self.0.message);

@@ -5,8 +5,13 @@
 //! that find it stale wait on one lock while a single caller fetches new ones, so however
 //! many requests run, one token request is made per expiry.
 
+pub mod discovery;
 mod flows;
+pub mod jwt;
+pub mod login;
+pub mod oauth2;
 pub mod response;
+pub mod state;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -123,6 +128,8 @@ pub struct Authenticator {
     fixed: Option<Arc<Credentials>>,
     fetcher: Arc<dyn Fetcher>,
     token_requests: Arc<AtomicU64>,
+    store: Arc<state::Store>,
+    http: Http,
 }
 
 impl std::fmt::Debug for dyn Fetcher {
@@ -136,13 +143,14 @@ struct FlowFetcher {
     instance: Arc<Instance>,
     http: Http,
     token_requests: Arc<AtomicU64>,
+    store: Arc<state::Store>,
 }
 
 impl Fetcher for FlowFetcher {
     fn fetch(&self) -> BoxFuture<'_, Result<Credentials>> {
         Box::pin(async move {
             let mut sent = crate::http::Sent::default();
-            let result = flows::fetch(&self.instance, &self.http, &mut sent).await;
+            let result = flows::fetch(&self.instance, &self.http, &mut sent, &self.store).await;
             self.token_requests
                 .fetch_add(sent.requests, Ordering::Relaxed);
             let mut creds = result?;
@@ -161,23 +169,47 @@ impl Authenticator {
         let token_requests = Arc::new(AtomicU64::new(0));
         let fixed = flows::fixed(&instance).map(Arc::new);
         let key = cache_key(&instance);
+        let store = Arc::new(state::Store::new(
+            &instance,
+            shared_sign_in(&instance),
+            &key,
+            Some(tokens.clone()),
+        ));
         Authenticator {
             fetcher: Arc::new(FlowFetcher {
                 instance: instance.clone(),
-                http,
+                http: http.clone(),
                 token_requests: token_requests.clone(),
+                store: store.clone(),
             }),
             instance,
             tokens,
             key,
             fixed,
             token_requests,
+            store,
+            http,
         }
     }
 
     /// The instance.
     pub fn instance(&self) -> &Arc<Instance> {
         &self.instance
+    }
+
+    /// Where the instance's grant state (its refresh token) is kept.
+    pub fn store(&self) -> &Arc<state::Store> {
+        &self.store
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// The token cache.
+    pub fn tokens(&self) -> &Arc<TokenCache> {
+        &self.tokens
     }
 
     /// The key of this instance's credentials in the cache.
@@ -264,6 +296,9 @@ impl Authenticator {
 /// the rendered token (or auth) URL and every non-secret value of the instance, so instances
 /// with the same client, scope and resource share one token and no others do. Secrets are
 /// left out: the key is stored in Redis in the clear.
+///
+/// An authorization code grant with `token_sharing: shared` has one key per connector and
+/// method: every instance uses the one sign-in.
 pub fn cache_key(instance: &Instance) -> String {
     let mut h = sha2::Sha256::new();
     let mut put = |s: &str| {
@@ -272,10 +307,20 @@ pub fn cache_key(instance: &Instance) -> String {
     };
     put(&instance.ir.connector);
     put(&instance.auth_name);
+    if shared_sign_in(instance) {
+        put("shared");
+        let digest = h.finalize();
+        return digest.iter().map(|b| format!("{b:02x}")).collect();
+    }
     let scope = Scope {
         vars: Some(&instance.vars),
         ..Default::default()
     };
+    if let compiler::ir::Flow::Oauth2(o) = &instance.auth().flow {
+        if let Some(issuer) = &o.issuer {
+            put(&render::text(issuer, &scope));
+        }
+    }
     if let Some(url) = match &instance.auth().flow {
         compiler::ir::Flow::Oauth2(o) => Some(&o.request.url),
         compiler::ir::Flow::Custom(c) => Some(&c.request.url),
@@ -293,6 +338,13 @@ pub fn cache_key(instance: &Instance) -> String {
     }
     let digest = h.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether the instance's method is an authorization code grant whose sign-in is shared by
+/// every instance of the connector.
+pub fn shared_sign_in(instance: &Instance) -> bool {
+    matches!(&instance.auth().flow, compiler::ir::Flow::Oauth2(o)
+        if o.token_sharing == Some(compiler::ir::TokenSharing::Shared))
 }
 
 /// `Basic base64(user:password)` (RFC 7617).

@@ -4,11 +4,13 @@ mod auth;
 mod check;
 mod compile;
 mod instance_args;
+mod login;
 mod output;
 mod run;
 mod sandbox;
 mod schema;
 mod serve;
+mod token;
 
 use std::process::ExitCode;
 
@@ -38,6 +40,11 @@ enum Command {
     Sandbox(sandbox::Args),
     /// Serve every instance of a folder over HTTP, behind an API key.
     Serve(serve::Args),
+    /// Sign an instance in with the authorization code grant (PKCE) and store its refresh
+    /// token.
+    Login(login::Args),
+    /// Show, refresh or revoke an instance's tokens (always redacted).
+    Token(token::Args),
 }
 
 /// How diagnostics are printed.
@@ -78,6 +85,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Login(args) => login::run(args),
+        Command::Token(args) => token::run(args),
     };
     ExitCode::from(code)
 }

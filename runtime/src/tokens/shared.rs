@@ -396,20 +396,29 @@ impl Shared {
         }
     }
 
-    /// `v0:` + JSON, or `v1:` + base64(nonce ‖ AES-256-GCM ciphertext).
     fn seal(&self, key: &str, c: &Credentials) -> Option<Vec<u8>> {
         let json = serde_json::to_vec(&to_record(c)).ok()?;
+        self.seal_bytes(&self.token_key(key), &json)
+    }
+
+    fn open(&self, key: &str, raw: &[u8]) -> Option<Credentials> {
+        let json = self.open_bytes(&self.token_key(key), raw)?;
+        from_record(serde_json::from_slice(&json).ok()?)
+    }
+
+    /// `v0:` + the bytes, or `v1:` + base64(nonce ‖ AES-256-GCM ciphertext), bound to the
+    /// Redis key `aad` so a sealed value cannot be moved to another key.
+    fn seal_bytes(&self, aad: &str, plain: &[u8]) -> Option<Vec<u8>> {
         match &self.cipher {
-            None => Some([b"v0:".as_slice(), &json].concat()),
+            None => Some([b"v0:".as_slice(), plain].concat()),
             Some(cipher) => {
                 let mut nonce = [0u8; 12];
                 getrandom::getrandom(&mut nonce).ok()?;
-                let aad = self.token_key(key);
                 let sealed = cipher
                     .encrypt(
                         (&nonce).into(),
                         Payload {
-                            msg: &json,
+                            msg: plain,
                             aad: aad.as_bytes(),
                         },
                     )
@@ -421,33 +430,81 @@ impl Shared {
         }
     }
 
-    fn open(&self, key: &str, raw: &[u8]) -> Option<Credentials> {
-        let json = if let Some(plain) = raw.strip_prefix(b"v0:") {
-            plain.to_vec()
-        } else if let Some(sealed) = raw.strip_prefix(b"v1:") {
-            let cipher = self.cipher.as_ref()?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(sealed)
-                .ok()?;
-            if bytes.len() < 12 {
-                return None;
-            }
-            let (nonce, body) = bytes.split_at(12);
-            let nonce: [u8; 12] = nonce.try_into().ok()?;
-            let aad = self.token_key(key);
-            cipher
-                .decrypt(
-                    (&nonce).into(),
-                    Payload {
-                        msg: body,
-                        aad: aad.as_bytes(),
-                    },
-                )
-                .ok()?
-        } else {
+    /// The bytes [`Shared::seal_bytes`] sealed; `None` when unreadable with this key.
+    fn open_bytes(&self, aad: &str, raw: &[u8]) -> Option<Vec<u8>> {
+        if let Some(plain) = raw.strip_prefix(b"v0:") {
+            return Some(plain.to_vec());
+        }
+        let sealed = raw.strip_prefix(b"v1:")?;
+        let cipher = self.cipher.as_ref()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .ok()?;
+        if bytes.len() < 12 {
             return None;
+        }
+        let (nonce, body) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        cipher
+            .decrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: body,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .ok()
+    }
+
+    fn state_key(&self, key: &str) -> String {
+        format!("{}state:{key}", self.options.prefix)
+    }
+
+    /// The grant state stored for `key` (a refresh token record, sealed like tokens):
+    /// `None` when Redis cannot be used, `Some(None)` when there is none or it cannot be read
+    /// with this process's key.
+    pub async fn read_state(&self, key: &str, metrics: &Metrics) -> Option<Option<Vec<u8>>> {
+        if !self.available() {
+            return None;
+        }
+        let k = self.state_key(key);
+        let mut get = redis::cmd("GET");
+        get.arg(&k);
+        let raw = self.run::<Option<Vec<u8>>>("read state", &get, metrics).await?;
+        Some(raw.and_then(|r| self.open_bytes(&k, &r)))
+    }
+
+    /// Stores the grant state of `key` (no TTL: a refresh token outlives access tokens).
+    /// Whether it was stored.
+    pub async fn write_state(&self, key: &str, plain: &[u8], metrics: &Metrics) -> bool {
+        if !self.available() {
+            return false;
+        }
+        let k = self.state_key(key);
+        let Some(value) = self.seal_bytes(&k, plain) else {
+            return false;
         };
-        from_record(serde_json::from_slice(&json).ok()?)
+        let mut set = redis::cmd("SET");
+        set.arg(&k).arg(value);
+        self.run::<()>("write state", &set, metrics).await.is_some()
+    }
+
+    /// Drops the grant state and the cached credentials of `key`. Whether Redis answered.
+    pub async fn forget(&self, key: &str, metrics: &Metrics) -> bool {
+        if !self.available() {
+            return false;
+        }
+        let mut del = redis::cmd("DEL");
+        del.arg(self.state_key(key)).arg(self.token_key(key));
+        self.run::<i64>("forget", &del, metrics).await.is_some()
+    }
+
+    /// The credentials of `key` cached in Redis, if any and readable.
+    pub async fn cached(&self, key: &str, metrics: &Metrics) -> Option<Credentials> {
+        match self.read(key, metrics).await? {
+            Found::Credentials(c) => Some(*c),
+            _ => None,
+        }
     }
 }
 
