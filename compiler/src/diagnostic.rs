@@ -317,7 +317,7 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "duplicate-name",
         Severity::Error,
-        "a name declared twice (connector and auth variable, headers differing in case)",
+        "a name declared twice (connector and auth variable, headers differing in case, a token parameter the request sends already)",
     ),
     (
         "secret-default",
@@ -379,6 +379,41 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "missing-authorize-url",
         Severity::Error,
         "an authorization code method with no authorization URL",
+    ),
+    (
+        "wrong-grant",
+        Severity::Error,
+        "a key of another grant: `authorize` (PKCE) or `token_sharing` outside `oauth2_authorization_code`, `assertion` outside `oauth2_jwt_bearer`, `service_account` in a `client_assertion`",
+    ),
+    (
+        "unknown-algorithm",
+        Severity::Error,
+        "a JWT signing `algorithm` other than `RS256`, `PS256`, `ES256`",
+    ),
+    (
+        "no-client-auth",
+        Severity::Error,
+        "`client_auth: none` on the client credentials grant, with no credentials sent by hand",
+    ),
+    (
+        "client-assertion-ignored",
+        Severity::Error,
+        "a `client_assertion` on a method whose `client_auth` is not `private_key_jwt`",
+    ),
+    (
+        "empty-signing-key",
+        Severity::Error,
+        "a `key` or `service_account` that is empty, or a variable for it that is not `required`",
+    ),
+    (
+        "signing-key-not-secret",
+        Severity::Error,
+        "a `key` or `service_account` that is not exactly one reference to a secret variable (a PEM or a file path written inline, a variable without `secret: true`)",
+    ),
+    (
+        "ambiguous-signing-key",
+        Severity::Error,
+        "a JWT bearer `assertion` with both `key` and `service_account`",
     ),
 ];
 

@@ -61,6 +61,10 @@ pub fn validate(kind: Kind, value: &Value, locations: &Locations) -> Vec<Diagnos
                 let allowed = allowed_properties(&compiled.schema, parent);
                 let names: Vec<&str> = allowed.iter().map(String::as_str).collect();
                 for key in unexpected {
+                    if let Some(d) = wrong_grant(&pointer, key, instance, locations) {
+                        out.push(d);
+                        continue;
+                    }
                     let at = join(&pointer, key);
                     let mut d = Diagnostic::error(
                         "unknown-key",
@@ -115,6 +119,10 @@ pub fn validate(kind: Kind, value: &Value, locations: &Locations) -> Vec<Diagnos
                     .flatten()
                     .filter_map(Value::as_str)
                     .collect();
+                if is_algorithm(&pointer) {
+                    out.push(unknown_algorithm(&pointer, instance, &options, locations));
+                    continue;
+                }
                 let given = display_value(instance);
                 let is_type = pointer.ends_with("/type")
                     && is_auth_or_pagination(pointer.trim_end_matches("/type"));
@@ -161,6 +169,10 @@ pub fn validate(kind: Kind, value: &Value, locations: &Locations) -> Vec<Diagnos
             {
                 let options = constants(&compiled.schema, &schema_path);
                 let options: Vec<&str> = options.iter().map(String::as_str).collect();
+                if is_algorithm(&pointer) {
+                    out.push(unknown_algorithm(&pointer, instance, &options, locations));
+                    continue;
+                }
                 let mut d = Diagnostic::error(
                     "invalid-value",
                     format!(
@@ -192,6 +204,24 @@ pub fn validate(kind: Kind, value: &Value, locations: &Locations) -> Vec<Diagnos
                     .at(pointer.clone(), locations.value(&pointer)),
                 );
             }
+            ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
+                let (bound, side) = match error.kind() {
+                    ValidationErrorKind::Minimum { .. } => ("at least", "lowest"),
+                    _ => ("at most", "highest"),
+                };
+                out.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        format!(
+                            "{} must be {bound} {limit}, found {}",
+                            place(&pointer),
+                            display_value(instance)
+                        ),
+                    )
+                    .at(pointer.clone(), locations.value(&pointer))
+                    .help(range_help(&pointer, side, limit)),
+                );
+            }
             _ => {
                 out.push(
                     Diagnostic::error("invalid-value", format!("{}: {error}", place(&pointer)))
@@ -201,6 +231,147 @@ pub fn validate(kind: Kind, value: &Value, locations: &Locations) -> Vec<Diagnos
         }
     }
     out
+}
+
+/// The help of a number out of range.
+fn range_help(pointer: &str, side: &str, limit: &Value) -> String {
+    let is_assertion = pointer.starts_with("/auth/")
+        && (pointer.ends_with("/client_assertion/lifetime_s")
+            || pointer.ends_with("/assertion/lifetime_s"));
+    if is_assertion && side == "highest" {
+        return format!(
+            "authorization servers may refuse an assertion whose `exp` is far ahead (RFC 7523 §3), Google any beyond {limit} s; a new assertion is signed for every token request, so the default of 300 is enough"
+        );
+    }
+    format!("the {side} value allowed here is {limit}")
+}
+
+/// Whether `pointer` is the `algorithm` of a client assertion or a JWT bearer assertion.
+fn is_algorithm(pointer: &str) -> bool {
+    let segments: Vec<&str> = pointer.split('/').collect();
+    matches!(
+        segments.as_slice(),
+        ["", "auth", _, "client_assertion" | "assertion", "algorithm"]
+    )
+}
+
+/// `unknown-algorithm`: a JWS algorithm the runtime does not sign with.
+fn unknown_algorithm(
+    pointer: &str,
+    instance: &Value,
+    accepted: &[&str],
+    locations: &Locations,
+) -> Diagnostic {
+    let list = |conjunction: &str| match accepted {
+        [] => String::new(),
+        [one] => format!("`{one}`"),
+        [init @ .., last] => format!(
+            "{} {conjunction} `{last}`",
+            init.iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let (any, all) = (list("or"), list("and"));
+    let given = instance.as_str().unwrap_or_default();
+    let upper = given.to_ascii_uppercase();
+    let client = pointer.contains("/client_assertion/");
+    let help = if let Some(exact) = accepted.iter().find(|a| a.eq_ignore_ascii_case(given)) {
+        format!("algorithm names are case-sensitive: write `{exact}`")
+    } else if upper.starts_with("HS") {
+        let instead = if client {
+            "; to authenticate with the client secret, use `client_auth: basic` or `body`"
+        } else {
+            ""
+        };
+        format!(
+            "`{given}` signs with a shared secret (that is `client_secret_jwt`), but these JWTs are signed with a private key: use {any}{instead}"
+        )
+    } else if upper == "NONE" {
+        format!("an unsigned JWT proves nothing: use {any}")
+    } else if let Some(best) = suggest::did_you_mean(given, accepted.iter().copied()) {
+        format!("did you mean `{best}`? The accepted algorithms are {all}")
+    } else {
+        format!("the accepted algorithms are {all}")
+    };
+    let message = if instance.is_string() {
+        format!(
+            "unknown signing algorithm {} for {}",
+            display_value(instance),
+            place(pointer)
+        )
+    } else {
+        format!(
+            "{} must be an algorithm name, found {}",
+            place(pointer),
+            describe(instance)
+        )
+    };
+    Diagnostic::error("unknown-algorithm", message)
+        .at(pointer.to_owned(), locations.value(pointer))
+        .help(help)
+}
+
+/// `wrong-grant`: a key of one OAuth 2 grant's steps written on a method of another type,
+/// e.g. `authorize: { pkce: S256 }` on `oauth2_client_credentials`. `None` for any other
+/// unknown key.
+fn wrong_grant(
+    pointer: &str,
+    key: &str,
+    method: &Value,
+    locations: &Locations,
+) -> Option<Diagnostic> {
+    let segments: Vec<&str> = pointer.split('/').collect();
+    if !matches!(segments.as_slice(), ["", "auth", _]) {
+        return None;
+    }
+    let ty = method.get("type")?.as_str()?;
+    let oauth = ty.starts_with("oauth2_");
+    let mut at = join(pointer, key);
+    let (owner, message, help) = match key {
+        "authorize" => {
+            let pkce = method.pointer("/authorize/pkce").is_some();
+            let what = if pkce {
+                at = join(&at, "pkce");
+                "PKCE (`authorize.pkce`)"
+            } else {
+                "`authorize`"
+            };
+            (
+                "oauth2_authorization_code",
+                format!("{what} applies only to `oauth2_authorization_code`: `{ty}` has no authorization step in a browser"),
+                "remove `authorize`; if users sign in in a browser and the app receives a code, use `type: oauth2_authorization_code`".to_owned(),
+            )
+        }
+        "token_sharing" => (
+            "oauth2_authorization_code",
+            "`token_sharing` applies only to `oauth2_authorization_code`, whose tokens come from a user's sign-in".to_owned(),
+            if oauth {
+                format!("remove it: `{ty}` tokens are cached by token URL, client id and scope, so instances with the same credentials already share them")
+            } else {
+                "remove it".to_owned()
+            },
+        ),
+        "assertion" => (
+            "oauth2_jwt_bearer",
+            format!("`assertion` applies only to `oauth2_jwt_bearer`: `{ty}` exchanges no JWT for a token"),
+            if oauth {
+                "to authenticate the client with a signed JWT, rename it `client_assertion` and set `request.client_auth: private_key_jwt`; to exchange a signed JWT for a token, use `type: oauth2_jwt_bearer`".to_owned()
+            } else {
+                "to exchange a signed JWT for a token, use `type: oauth2_jwt_bearer`".to_owned()
+            },
+        ),
+        _ => return None,
+    };
+    if ty == owner {
+        return None;
+    }
+    Some(
+        Diagnostic::error("wrong-grant", message)
+            .at(at.clone(), locations.key(&at))
+            .help(help),
+    )
 }
 
 /// The properties allowed by the schema object at `schema_path`, following `$ref`s.

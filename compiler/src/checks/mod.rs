@@ -7,12 +7,18 @@
 //! | [`variables`] | `unused-variable`, `unused-input`, `variable-cycle`, `value-type`, `default-not-in-enum`, `required-with-default`, `duplicate-name`, `secret-default` |
 //! | [`security`] | `secret-in-url`, `insecure-token-url`, `broad-scope`, `client-auth-conflict` |
 //! | [`endpoints`] | `missing-base-url`, `pagination-without-records`, `body-shape`, `invalid-pointer`, `invalid-status`, `invalid-header-name` |
-//! | [`auth`] | `missing-token-url`, `missing-authorize-url` |
+//! | [`auth`] | `missing-token-url`, `missing-authorize-url`, `no-client-auth`, `client-assertion-ignored`, `wrong-grant` (`service_account` in a client assertion), `duplicate-name` (a `token_params` entry the request sends already) |
+//! | [`signing`] | `empty-signing-key`, `signing-key-not-secret`, `ambiguous-signing-key` |
+//!
+//! `schema_check` reports the other codes about auth methods that the schema alone decides:
+//! `unknown-algorithm`, and `wrong-grant` for `authorize`, `token_sharing` or `assertion` on a
+//! method whose grant has no such step.
 
 mod auth;
 pub(crate) mod endpoints;
 mod references;
 mod security;
+mod signing;
 pub(crate) mod sites;
 mod variables;
 
@@ -59,6 +65,12 @@ pub fn run(source: &str, locs: &Locations, connector: &Connector) -> Vec<Diagnos
     endpoints::check_header_names(&ctx, &mut out);
     auth::check_token_url(&ctx, &mut out);
     auth::check_authorize_url(&ctx, &mut out);
+    auth::check_client_auth_none(&ctx, &mut out);
+    auth::check_client_assertion_ignored(&ctx, &mut out);
+    auth::check_client_assertion_service_account(&ctx, &mut out);
+    auth::check_token_params(&ctx, &mut out);
+    signing::check_keys(&ctx, &mut out);
+    signing::check_ambiguous(&ctx, &mut out);
     out
 }
 

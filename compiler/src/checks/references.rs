@@ -45,6 +45,11 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) -> Usage {
         for (target, offset, len) in template::refs(&pieces) {
             record(&mut usage, site, target);
             if let Err((message, help)) = resolve(ctx, site.place, target) {
+                // A close name is the likelier fix; else say how a key is declared.
+                let help = match help {
+                    Some(h) if h.starts_with("did you mean") => Some(h),
+                    other => signing_key_help(site, target).or(other),
+                };
                 let mut d = Diagnostic::error("undefined-reference", message).at(
                     site.pointer.clone(),
                     ctx.locs.inside(&site.pointer, ctx.source, offset, len),
@@ -57,6 +62,32 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) -> Usage {
         }
     }
     usage
+}
+
+/// The help for an undeclared variable holding a signing key, when no close name exists: the
+/// key is a secret the instance gives, usually from a file.
+fn signing_key_help(site: &Site<'_>, target: &Ref) -> Option<String> {
+    let Place::Auth(method) = site.place else {
+        return None;
+    };
+    if target.ns != Namespace::Vars {
+        return None;
+    }
+    let key = ["/client_assertion/key", "/assertion/key"];
+    let (what, file) = if key.iter().any(|k| site.pointer.ends_with(k)) {
+        ("the PEM private key", "private-key.pem")
+    } else if site.pointer.ends_with("/assertion/service_account") {
+        (
+            "the service account's JSON key file",
+            "service-account.json",
+        )
+    } else {
+        return None;
+    };
+    let name = &target.name;
+    Some(format!(
+        "declare `{name}` under `variables` of the auth method `{method}` with `secret: true` and `required: true`; each instance then gives {what}: `values: {{ {name}: {{ file: {file} }} }}`"
+    ))
 }
 
 fn record(usage: &mut Usage, site: &Site<'_>, target: &Ref) {

@@ -14,7 +14,7 @@ use crate::template::{self, Namespace, Piece};
 use crate::yaml::escape;
 
 /// The variables visible at `place`, the method's hiding the connector's.
-fn scope<'a>(c: &'a Connector, place: Place<'_>) -> HashMap<&'a str, &'a Variable> {
+pub(super) fn scope<'a>(c: &'a Connector, place: Place<'_>) -> HashMap<&'a str, &'a Variable> {
     let mut vars: HashMap<&str, &Variable> =
         c.variables.iter().map(|(k, v)| (k.as_str(), v)).collect();
     if let Place::Auth(m) | Place::Apply(m) = place {
@@ -31,7 +31,11 @@ fn scope<'a>(c: &'a Connector, place: Place<'_>) -> HashMap<&'a str, &'a Variabl
 }
 
 /// Whether `name` is a secret or its default draws on one.
-fn carries_secret(vars: &HashMap<&str, &Variable>, name: &str, seen: &mut HashSet<String>) -> bool {
+pub(super) fn carries_secret(
+    vars: &HashMap<&str, &Variable>,
+    name: &str,
+    seen: &mut HashSet<String>,
+) -> bool {
     let Some(v) = vars.get(name) else {
         return false;
     };
@@ -159,8 +163,17 @@ pub fn check_token_urls(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
             } else {
                 String::new()
             };
+            let what = if site.pointer.ends_with("/issuer") {
+                "the issuer would be discovered over plain HTTP: a forged token URL in its metadata would collect the credentials"
+            } else if site.pointer.ends_with("/revocation_url") {
+                "tokens and client credentials would be sent over plain HTTP to revoke them"
+            } else if site.pointer.ends_with("/authorize/url") {
+                "users would sign in over plain HTTP"
+            } else {
+                "credentials would be sent over plain HTTP"
+            };
             out.push(
-                Diagnostic::error("insecure-token-url", format!("credentials would be sent over plain HTTP{via}"))
+                Diagnostic::error("insecure-token-url", format!("{what}{via}"))
                     .at(site.pointer.clone(), ctx.locs.value(&site.pointer))
                     .help("use `https://`; plain `http://` is accepted only for loopback hosts (127.0.0.1, localhost, [::1])"),
             );
