@@ -7,6 +7,8 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 /// A request, body read.
@@ -161,6 +163,30 @@ pub(crate) fn random_hex() -> Result<String, getrandom::Error> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Splits an `Authorization` value into its scheme and credentials.
+pub(crate) fn auth_scheme(value: &str) -> (&str, &str) {
+    match value.trim().split_once(' ') {
+        Some((scheme, rest)) => (scheme, rest.trim()),
+        None => (value.trim(), ""),
+    }
+}
+
+/// Decodes `base64(user ":" password)` (RFC 7617), splitting at the first `:`.
+pub(crate) fn basic_pair(credentials: &str) -> Option<(String, String)> {
+    let decoded = BASE64.decode(credentials.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// Whether a `Host` value is a plain `host[:port]` that is safe to put in a URL.
+pub(crate) fn is_plain_authority(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+}
+
 /// The media type of a `Content-Type` value, lowercase, without parameters.
 pub(crate) fn media_type(content_type: &str) -> String {
     content_type
@@ -181,6 +207,14 @@ mod tests {
         assert_eq!(form_decode("100%"), "100%");
         assert_eq!(form_decode("%zz%4"), "%zz%4");
         assert_eq!(form_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn plain_authority() {
+        assert!(is_plain_authority("127.0.0.1:8080"));
+        assert!(is_plain_authority("[::1]:8080"));
+        assert!(!is_plain_authority("evil.com/x?"));
+        assert!(!is_plain_authority("a>b"));
     }
 
     #[test]

@@ -5,17 +5,25 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `POST /oauth/token` | RFC 6749 token endpoint: `client_credentials` and `password` grants, client authentication by HTTP Basic (§2.3.1) or in the body |
+//! | `POST /oauth/token` | RFC 6749 token endpoint: `client_credentials`, `password`, `authorization_code` (PKCE, RFC 7636), `refresh_token` (rotating) and JWT-bearer (RFC 7523 §2.1, service accounts) grants; client authentication by HTTP Basic (§2.3.1), in the body, by `private_key_jwt` (RFC 7523 §2.2), or none for PKCE public clients; RFC 8707 `resource` |
+//! | `GET /oauth/authorize` | RFC 6749 §4.1 authorization endpoint, loopback redirect URIs only (RFC 8252), approves at once ([`AuthorizeMode`]) |
+//! | `POST /oauth/revoke` | RFC 7009 revocation of access and refresh tokens |
+//! | `GET /.well-known/oauth-authorization-server`, `GET /.well-known/openid-configuration` | RFC 8414 / OpenID discovery metadata ([`Config::discovery`]) |
+//! | `GET /oauth/jwks` | the public keys of [`Config::jwt_keys`] as a JWK Set |
 //! | `POST /login` | JSON `{"username", "password"}` → `{"session"}`, for `X-Session` |
 //! | `GET /items`, `GET /items/{id}`, `POST /items` | items, offset or page pagination |
 //! | `GET /events` | events, cursor pagination |
 //! | `GET /logs` | log lines, pagination by the `Link` header (RFC 8288) |
 //! | `/echo` | the request as the sandbox saw it, credentials redacted |
-//! | `/_sandbox/*` | control: faults, request log, stats, token expiry (no auth, not recorded) |
+//! | `/_sandbox/*` | control: faults, request log, stats, token expiry, `GET`/`POST /_sandbox/authorize-mode` (`"approve"`, `"deny"`, `"wrong_state"`), `GET /_sandbox/refresh-tokens` (no auth, not recorded) |
 //!
 //! API routes accept a bearer token (issued or [`Config::static_token`]), HTTP Basic with the
 //! user name and password, an API key (`X-API-Key` header or `api_key` query parameter) or a
 //! session (`X-Session`).
+//!
+//! Signed assertions are verified with [`Config::jwt_keys`]; by default the public halves of
+//! the committed test keys [`TEST_RSA_PRIVATE_KEY`] and [`TEST_EC_PRIVATE_KEY`] (public test
+//! keys, `sandbox/keys/`), with [`TEST_UNREGISTERED_RSA_PRIVATE_KEY`] for "wrong key" tests.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -31,9 +39,18 @@
 //! # }
 //! ```
 
+mod authorize;
+mod client_auth;
+mod config;
+mod discovery;
 mod fault;
+mod grants;
 mod http;
+mod jwt;
+mod keys;
+mod oauth;
 mod routes;
+mod token;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -46,6 +63,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use config::{
+    AuthorizeMode, Config, DiscoveryMode, JwtKey, PkceMode, TEST_EC_KID, TEST_EC_PRIVATE_KEY,
+    TEST_EC_PUBLIC_KEY, TEST_RSA_KID, TEST_RSA_PRIVATE_KEY, TEST_RSA_PUBLIC_KEY,
+    TEST_SERVICE_ACCOUNT_KID, TEST_UNREGISTERED_RSA_PRIVATE_KEY,
+};
 pub use fault::Fault;
 
 /// How many requests the request log keeps; the oldest are dropped first.
@@ -56,53 +78,6 @@ pub const ISSUED_LOG_CAPACITY: usize = 10_000;
 
 /// The largest request body the sandbox reads (1 MiB); larger bodies are answered with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
-
-/// What the sandbox accepts and serves.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The OAuth 2 client id.
-    pub client_id: String,
-    /// The OAuth 2 client secret.
-    pub client_secret: String,
-    /// The user name for the `password` grant, `/login` and HTTP Basic on the API.
-    pub username: String,
-    /// The password for the `password` grant, `/login` and HTTP Basic on the API.
-    pub password: String,
-    /// The API key accepted in `X-API-Key` or the `api_key` query parameter.
-    pub api_key: String,
-    /// A bearer token that is always valid (never expires, never revoked).
-    pub static_token: String,
-    /// Lifetime of issued access tokens and sessions, in seconds.
-    pub token_lifetime_s: u64,
-    /// How many items `/items` serves.
-    pub items: usize,
-    /// How many events `/events` serves.
-    pub events: usize,
-    /// How many log lines `/logs` serves.
-    pub logs: usize,
-    /// Faults installed at start, as if added with [`Sandbox::add_fault`].
-    pub faults: Vec<Fault>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            client_id: "sandbox-client".to_owned(),
-            // Every character after `secret` is changed by the form-urlencoding of RFC 6749
-            // §2.3.1, so a client that skips it fails to authenticate.
-            client_secret: "sandbox-secret/+=%:".to_owned(),
-            username: "demo".to_owned(),
-            password: "demo-password".to_owned(),
-            api_key: "sandbox-api-key".to_owned(),
-            static_token: "sandbox-static-token".to_owned(),
-            token_lifetime_s: 3600,
-            items: 120,
-            events: 55,
-            logs: 120,
-            faults: Vec::new(),
-        }
-    }
-}
 
 /// Counters of what the sandbox has answered (also served by `GET /_sandbox/stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +90,16 @@ pub struct Stats {
     pub api_requests: u64,
     /// API requests answered with 401 (injected faults included).
     pub unauthorized: u64,
+    /// Requests to `/oauth/token` with `grant_type=refresh_token`, whatever their outcome
+    /// (injected faults excluded: they answer before the grant type is read).
+    #[serde(default)]
+    pub refresh_grants: u64,
+    /// Requests to `/oauth/revoke`, whatever their outcome (faults included).
+    #[serde(default)]
+    pub revocations: u64,
+    /// Requests to `/oauth/authorize`, whatever their outcome (faults included).
+    #[serde(default)]
+    pub authorizations: u64,
 }
 
 /// A request as the sandbox received it (served by `GET /_sandbox/requests`).
@@ -162,8 +147,9 @@ impl Sandbox {
     /// Starts the sandbox on `listen`, which must be a loopback address (port 0 picks a free
     /// port). Must be called inside a tokio runtime; the server runs on it.
     ///
-    /// Fails with [`io::ErrorKind::InvalidInput`] for a non-loopback address or an invalid
-    /// fault in [`Config::faults`], and with the bind error when the address is taken.
+    /// Fails with [`io::ErrorKind::InvalidInput`] for a non-loopback address, an invalid
+    /// fault in [`Config::faults`] or a key of [`Config::jwt_keys`] that is not an RSA or P-256
+    /// `PUBLIC KEY` PEM, and with the bind error when the address is taken.
     pub async fn start(listen: SocketAddr, config: Config) -> io::Result<Sandbox> {
         if !listen.ip().to_canonical().is_loopback() {
             return Err(io::Error::new(
@@ -181,9 +167,11 @@ impl Sandbox {
                 )
             })?;
         }
+        let keys = keys::parse_all(&config.jwt_keys)
+            .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(config, addr));
+        let shared = Arc::new(Shared::new(config, addr, keys));
         let app = axum::Router::new()
             .fallback(routes::handle)
             .with_state(Arc::clone(&shared));
@@ -216,6 +204,60 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
+    /// The token endpoint, `{url}/oauth/token`.
+    pub fn token_url(&self) -> String {
+        self.shared.token_url()
+    }
+
+    /// The authorization endpoint, `{url}/oauth/authorize`.
+    pub fn authorize_url(&self) -> String {
+        format!("{}/oauth/authorize", self.shared.base_url())
+    }
+
+    /// The revocation endpoint, `{url}/oauth/revoke`.
+    pub fn revocation_url(&self) -> String {
+        format!("{}/oauth/revoke", self.shared.base_url())
+    }
+
+    /// The `issuer` of the discovery documents: [`Config::issuer`], or else [`Sandbox::url`].
+    pub fn issuer(&self) -> String {
+        self.shared.issuer()
+    }
+
+    /// A Google-style service-account key file (JSON) for [`Config::service_account_email`],
+    /// with the key [`TEST_RSA_PRIVATE_KEY`] (`private_key_id` [`TEST_SERVICE_ACCOUNT_KID`])
+    /// and `token_uri` [`Sandbox::token_url`]: what the JWT-bearer grant signs with.
+    pub fn service_account_json(&self) -> String {
+        serde_json::json!({
+            "type": "service_account",
+            "project_id": "sandbox",
+            "private_key_id": TEST_SERVICE_ACCOUNT_KID,
+            "private_key": TEST_RSA_PRIVATE_KEY,
+            "client_email": self.shared.config.service_account_email,
+            "client_id": "1",
+            "token_uri": self.token_url(),
+        })
+        .to_string()
+    }
+
+    /// The refresh tokens the sandbox issued that are valid now (neither spent nor revoked),
+    /// oldest first. [`Config::refresh_token`] is not listed, like in [`Sandbox::issued`],
+    /// though it is valid until spent or revoked.
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        self.shared.lock().grants.live_refresh_tokens()
+    }
+
+    /// How `GET /oauth/authorize` answers from now on (also `POST /_sandbox/authorize-mode`
+    /// with `"approve"`, `"deny"` or `"wrong_state"`).
+    pub fn set_authorize_mode(&self, mode: AuthorizeMode) {
+        self.shared.lock().authorize_mode = mode;
+    }
+
+    /// How `GET /oauth/authorize` answers now.
+    pub fn authorize_mode(&self) -> AuthorizeMode {
+        self.shared.lock().authorize_mode
+    }
+
     /// The configuration the sandbox was started with (its `faults` are the initial ones).
     pub fn config(&self) -> &Config {
         &self.shared.config
@@ -231,8 +273,9 @@ impl Sandbox {
         self.shared.lock().requests.iter().cloned().collect()
     }
 
-    /// Every access token and session issued so far (the last [`ISSUED_LOG_CAPACITY`]),
-    /// revoked or not: what a leak test looks for in a client's output.
+    /// Every access token, refresh token, authorization code and session issued so far (the
+    /// last [`ISSUED_LOG_CAPACITY`]), revoked or not: what a leak test looks for in a client's
+    /// output. [`Config::refresh_token`] is not in it: it was configured, not issued.
     pub fn issued(&self) -> Vec<String> {
         self.shared.lock().issued.iter().cloned().collect()
     }
@@ -260,7 +303,8 @@ impl Sandbox {
         self.shared.lock().faults.clear();
     }
 
-    /// Revokes every issued access token and session (the static token stays valid).
+    /// Revokes every issued access token and session (the static token and the refresh tokens
+    /// stay valid).
     pub fn expire_tokens(&self) {
         self.shared.lock().revoke_all();
     }
@@ -289,11 +333,13 @@ impl Drop for Sandbox {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) addr: SocketAddr,
+    /// [`Config::jwt_keys`], parsed.
+    pub(crate) keys: Vec<keys::RegisteredKey>,
     state: Mutex<State>,
 }
 
 impl Shared {
-    fn new(config: Config, addr: SocketAddr) -> Shared {
+    fn new(config: Config, addr: SocketAddr, keys: Vec<keys::RegisteredKey>) -> Shared {
         let faults = config
             .faults
             .iter()
@@ -303,9 +349,18 @@ impl Shared {
         let next_item_id = u64::try_from(config.items)
             .unwrap_or(u64::MAX)
             .saturating_add(1);
+        let mut grants = grants::Grants::default();
+        if !config.refresh_token.is_empty() {
+            grants.add_configured_refresh(
+                config.refresh_token.clone(),
+                &config.client_id,
+                "items:read",
+            );
+        }
         Shared {
             config,
             addr,
+            keys,
             state: Mutex::new(State {
                 tokens: HashMap::new(),
                 sessions: HashMap::new(),
@@ -315,8 +370,57 @@ impl Shared {
                 requests: VecDeque::new(),
                 stats: Stats::default(),
                 next_item_id,
+                grants,
+                authorize_mode: AuthorizeMode::default(),
             }),
         }
+    }
+
+    /// `http://{addr}`.
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `{base}/oauth/token`.
+    pub(crate) fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.base_url())
+    }
+
+    /// The discovery `issuer`.
+    pub(crate) fn issuer(&self) -> String {
+        self.config
+            .issuer
+            .clone()
+            .unwrap_or_else(|| self.base_url())
+    }
+
+    /// The keys registered for the JWTs of `issuer`.
+    pub(crate) fn keys_of(&self, issuer: &str) -> Vec<&keys::RegisteredKey> {
+        self.keys.iter().filter(|k| k.issuer == issuer).collect()
+    }
+
+    /// The URLs of `paths` on this server, by its address and by the request's `Host` (when
+    /// it is another name, e.g. `localhost`); with the base URLs and the issuer when
+    /// `with_base`. What an assertion's `aud` may be.
+    pub(crate) fn endpoint_urls(
+        &self,
+        req: &http::Req,
+        paths: &[&str],
+        with_base: bool,
+    ) -> Vec<String> {
+        let mut bases = vec![self.base_url()];
+        if let Some(host) = req.header("host").filter(|h| http::is_plain_authority(h)) {
+            bases.push(format!("http://{host}"));
+        }
+        let mut urls = Vec::new();
+        for base in &bases {
+            urls.extend(paths.iter().map(|path| format!("{base}{path}")));
+        }
+        if with_base {
+            urls.extend(bases);
+            urls.push(self.issuer());
+        }
+        urls
     }
 
     /// Locks the state; never held across an await.
@@ -347,6 +451,9 @@ pub(crate) struct State {
     pub(crate) requests: VecDeque<SeenRequest>,
     pub(crate) stats: Stats,
     pub(crate) next_item_id: u64,
+    /// Refresh tokens, authorization codes and client assertion `jti`s.
+    pub(crate) grants: grants::Grants,
+    pub(crate) authorize_mode: AuthorizeMode,
 }
 
 impl State {
@@ -355,7 +462,7 @@ impl State {
         self.sessions.clear();
     }
 
-    /// Remembers an issued token or session.
+    /// Remembers an issued token, code or session.
     pub(crate) fn remember(&mut self, credential: &str) {
         push_capped(&mut self.issued, credential.to_owned(), ISSUED_LOG_CAPACITY);
     }
@@ -404,7 +511,11 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_pruned_once_the_maps_grow() {
-        let shared = Shared::new(Config::default(), "127.0.0.1:1".parse().unwrap());
+        let shared = Shared::new(
+            Config::default(),
+            "127.0.0.1:1".parse().unwrap(),
+            Vec::new(),
+        );
         let mut state = shared.lock();
         let now = Instant::now();
         for i in 0..PRUNE_MIN {

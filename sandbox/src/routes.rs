@@ -1,36 +1,29 @@
 //! The routes: one fallback handler that records, applies faults and dispatches.
+//!
+//! The OAuth endpoints live in their own modules: [`token`](crate::token) (token and
+//! revocation), [`authorize`](crate::authorize) and [`discovery`](crate::discovery).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LINK, PRAGMA};
+use axum::http::header::{CONTENT_TYPE, LINK};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use crate::authorize::authorize;
+use crate::discovery::{jwks, metadata, Document};
 use crate::fault::{self, Fault};
 use crate::http::{
-    challenge, error, form_decode, json_response, media_type, method_not_allowed, no_content,
-    no_route, random_hex, read_body, with_header, BodyError, Req,
+    auth_scheme, basic_pair, challenge, error, form_decode, is_plain_authority, json_response,
+    method_not_allowed, no_content, no_route, random_hex, read_body, with_header, BodyError, Req,
 };
-use crate::{is_live, SeenRequest, Shared, BODY_LIMIT};
+use crate::oauth::no_store;
+use crate::token::{revoke, token};
+use crate::{is_live, AuthorizeMode, SeenRequest, Shared, BODY_LIMIT};
 
-/// Scopes the token endpoint knows.
-const KNOWN_SCOPES: [&str; 5] = [
-    "items:read",
-    "items:write",
-    "events:read",
-    "logs:read",
-    "admin",
-];
-/// A scope accepted in requests but never granted.
-const WITHHELD_SCOPE: &str = "admin";
-/// The scope granted when none is requested.
-const DEFAULT_SCOPE: &str = "items:read";
 /// Events per page of `/events`.
 const EVENTS_PER_PAGE: usize = 20;
 /// Event types, by `seq % 3`.
@@ -46,6 +39,10 @@ const BASIC_CHALLENGE: &str = r#"Basic realm="sandbox""#;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
     Token,
+    Authorize,
+    Revoke,
+    Jwks,
+    Metadata(Document),
     Login,
     Items,
     Item(&'a str),
@@ -59,6 +56,11 @@ impl Route<'_> {
     fn of(path: &str) -> Route<'_> {
         match path {
             "/oauth/token" => Route::Token,
+            "/oauth/authorize" => Route::Authorize,
+            "/oauth/revoke" => Route::Revoke,
+            "/oauth/jwks" => Route::Jwks,
+            "/.well-known/oauth-authorization-server" => Route::Metadata(Document::OAuth),
+            "/.well-known/openid-configuration" => Route::Metadata(Document::OpenId),
             "/login" => Route::Login,
             "/items" => Route::Items,
             "/events" => Route::Events,
@@ -120,6 +122,8 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         });
         match route {
             Route::Token => state.stats.token_requests += 1,
+            Route::Authorize => state.stats.authorizations += 1,
+            Route::Revoke => state.stats.revocations += 1,
             route if route.is_api() => state.stats.api_requests += 1,
             _ => {}
         }
@@ -199,6 +203,10 @@ fn fault_response(fault: &Fault) -> Option<Response> {
 fn dispatch(shared: &Shared, req: &Req, route: Route<'_>) -> Response {
     match route {
         Route::Token => token(shared, req),
+        Route::Authorize => authorize(shared, req),
+        Route::Revoke => revoke(shared, req),
+        Route::Jwks => jwks(shared, req),
+        Route::Metadata(document) => metadata(shared, req, document),
         Route::Login => login(shared, req),
         Route::Unknown => no_route(req),
         route => {
@@ -219,190 +227,6 @@ fn dispatch(shared: &Shared, req: &Req, route: Route<'_>) -> Response {
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// OAuth 2 token endpoint (RFC 6749)
-
-/// An RFC 6749 §5.2 error, with the headers of §5.1.
-fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
-    no_store(error(status, code, description))
-}
-
-fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
-fn invalid_client(description: &str) -> Response {
-    challenge(
-        oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", description),
-        BASIC_CHALLENGE,
-    )
-}
-
-fn invalid_request(description: &str) -> Response {
-    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", description)
-}
-
-/// Splits an `Authorization` value into its scheme and credentials.
-fn auth_scheme(value: &str) -> (&str, &str) {
-    match value.trim().split_once(' ') {
-        Some((scheme, rest)) => (scheme, rest.trim()),
-        None => (value.trim(), ""),
-    }
-}
-
-/// Decodes `base64(user ":" password)` (RFC 7617), splitting at the first `:`.
-fn basic_pair(credentials: &str) -> Option<(String, String)> {
-    let decoded = BASE64.decode(credentials.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
-}
-
-fn token(shared: &Shared, req: &Req) -> Response {
-    if req.method != Method::POST {
-        return no_store(method_not_allowed(req, "POST"));
-    }
-    let config = &shared.config;
-    let content_type = req.header("content-type").map(media_type);
-    if content_type.as_deref() != Some("application/x-www-form-urlencoded") {
-        return invalid_request("The token request body must be application/x-www-form-urlencoded");
-    }
-    let mut form: Vec<(String, String)> = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(&req.body) {
-        if form.iter().any(|(n, _)| *n == name) {
-            return invalid_request(&format!("The parameter `{name}` is given more than once"));
-        }
-        form.push((name.into_owned(), value.into_owned()));
-    }
-    let param = |name: &str| {
-        form.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
-
-    // Client authentication (§2.3.1): HTTP Basic with form-urlencoded id and secret, or both
-    // in the body; never both methods.
-    let basic = match req.headers.get("authorization") {
-        None => None,
-        Some(value) => {
-            let Ok(value) = value.to_str() else {
-                return invalid_client("The Authorization header is not valid");
-            };
-            let (scheme, credentials) = auth_scheme(value);
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return invalid_client(&format!(
-                    "Client authentication must use HTTP Basic, not `{scheme}`"
-                ));
-            }
-            let Some((id, secret)) = basic_pair(credentials) else {
-                return invalid_client(
-                    "The Basic credentials are not base64 of `client_id:client_secret`",
-                );
-            };
-            Some((form_decode(&id), form_decode(&secret)))
-        }
-    };
-    let in_body = param("client_id").is_some() || param("client_secret").is_some();
-    let (id, secret) =
-        match (basic, in_body) {
-            (Some(_), true) => {
-                return invalid_request(
-                    "The client authenticated with both HTTP Basic and client_id/client_secret in \
-                 the body; use one method",
-                )
-            }
-            (Some(pair), false) => pair,
-            (None, true) => (
-                param("client_id").unwrap_or_default().to_owned(),
-                param("client_secret").unwrap_or_default().to_owned(),
-            ),
-            (None, false) => return invalid_client(
-                "Client authentication is required: HTTP Basic, or client_id and client_secret \
-                 in the body",
-            ),
-        };
-    if id != config.client_id || secret != config.client_secret {
-        return invalid_client("Client authentication failed");
-    }
-
-    match param("grant_type") {
-        None | Some("") => return invalid_request("The parameter `grant_type` is missing"),
-        Some("client_credentials") => {}
-        Some("password") => {
-            let username = param("username").unwrap_or_default();
-            let password = param("password").unwrap_or_default();
-            if username != config.username || password != config.password {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "The user name or password is wrong",
-                );
-            }
-        }
-        Some(other) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                &format!(
-                    "The grant type `{other}` is not supported; use client_credentials or \
-                     password"
-                ),
-            )
-        }
-    }
-
-    let mut granted: Vec<&str> = Vec::new();
-    let requested = param("scope").unwrap_or_default();
-    for scope in requested.split_whitespace() {
-        if !KNOWN_SCOPES.contains(&scope) {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                &format!(
-                    "The scope `{scope}` is unknown; known scopes: {}",
-                    KNOWN_SCOPES.join(" ")
-                ),
-            );
-        }
-        if scope != WITHHELD_SCOPE && !granted.contains(&scope) {
-            granted.push(scope);
-        }
-    }
-    if requested.trim().is_empty() {
-        granted.push(DEFAULT_SCOPE);
-    }
-
-    let Ok(access_token) = random_hex() else {
-        return oauth_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "No randomness for a token",
-        );
-    };
-    let now = Instant::now();
-    {
-        let mut state = shared.lock();
-        state.prune(now);
-        state
-            .tokens
-            .insert(access_token.clone(), shared.expiry(now));
-        state.remember(&access_token);
-        state.stats.tokens_issued += 1;
-    }
-    no_store(json_response(
-        StatusCode::OK,
-        &json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": config.token_lifetime_s,
-            "scope": granted.join(" "),
-        }),
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,14 +526,6 @@ fn logs(shared: &Shared, req: &Req) -> Response {
     with_header(response, LINK, &link)
 }
 
-/// Whether a `Host` value is a plain `host[:port]` that is safe to put in a URL.
-fn is_plain_authority(host: &str) -> bool {
-    !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
-}
-
 fn echo(req: &Req) -> Response {
     let query: Vec<Value> = req
         .query_pairs()
@@ -812,6 +628,29 @@ fn control(shared: &Shared, req: &Req) -> Response {
             no_content()
         }
         ("/_sandbox/expire-tokens", _) => method_not_allowed(req, "POST"),
+        ("/_sandbox/authorize-mode", &Method::GET) => {
+            let mode = shared.lock().authorize_mode;
+            json_response(StatusCode::OK, &json!(mode))
+        }
+        ("/_sandbox/authorize-mode", &Method::POST) => {
+            match serde_json::from_slice::<AuthorizeMode>(&req.body) {
+                Ok(mode) => {
+                    shared.lock().authorize_mode = mode;
+                    no_content()
+                }
+                Err(e) => error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &format!(r#"The body must be "approve", "deny" or "wrong_state" (JSON): {e}"#),
+                ),
+            }
+        }
+        ("/_sandbox/authorize-mode", _) => method_not_allowed(req, "GET, POST"),
+        ("/_sandbox/refresh-tokens", &Method::GET) => {
+            let tokens = shared.lock().grants.live_refresh_tokens();
+            json_response(StatusCode::OK, &json!(tokens))
+        }
+        ("/_sandbox/refresh-tokens", _) => method_not_allowed(req, "GET"),
         _ => no_route(req),
     }
 }
@@ -851,16 +690,12 @@ mod tests {
         assert_eq!(Route::of("/items/7"), Route::Item("7"));
         assert_eq!(Route::of("/items/7/x"), Route::Unknown);
         assert_eq!(Route::of("/oauth/token"), Route::Token);
+        assert_eq!(
+            Route::of("/.well-known/openid-configuration"),
+            Route::Metadata(Document::OpenId)
+        );
         assert_eq!(Route::of("/"), Route::Unknown);
         assert!(Route::of("/echo").is_api());
         assert!(!Route::of("/login").is_api());
-    }
-
-    #[test]
-    fn plain_authority() {
-        assert!(is_plain_authority("127.0.0.1:8080"));
-        assert!(is_plain_authority("[::1]:8080"));
-        assert!(!is_plain_authority("evil.com/x?"));
-        assert!(!is_plain_authority("a>b"));
     }
 }

@@ -322,9 +322,16 @@ async fn grant_types() {
     let auth = client_basic(&config.client_id, &config.client_secret);
     let addr = sandbox.addr();
 
-    let response = token_request(addr, &auth, "grant_type=authorization_code&code=x").await;
+    let response = token_request(addr, &auth, "grant_type=device_code&device_code=x").await;
     assert_oauth_error(&response, 400, "unsupported_grant_type");
-    assert!(response.body.contains("authorization_code"));
+    assert!(response.body.contains("`device_code`"));
+
+    let response = token_request(addr, &auth, "grant_type=authorization_code&code=x").await;
+    assert_oauth_error(&response, 400, "invalid_grant");
+    assert_eq!(
+        response.json()["error_description"],
+        "The authorization code is unknown"
+    );
 
     let response = token_request(addr, &auth, "scope=items%3Aread").await;
     assert_oauth_error(&response, 400, "invalid_request");
@@ -349,7 +356,7 @@ async fn grant_types() {
     assert_oauth_error(&response, 400, "invalid_request");
 
     assert_eq!(sandbox.stats().tokens_issued, 1);
-    assert_eq!(sandbox.stats().token_requests, 5);
+    assert_eq!(sandbox.stats().token_requests, 6);
     sandbox.shutdown().await;
 }
 
@@ -1033,7 +1040,15 @@ async fn stats_route_matches_the_api() {
     let served = get(addr, "/_sandbox/stats", &[]).await.json();
     assert_eq!(
         served,
-        json!({"token_requests": 1, "tokens_issued": 1, "api_requests": 2, "unauthorized": 1})
+        json!({
+            "token_requests": 1,
+            "tokens_issued": 1,
+            "api_requests": 2,
+            "unauthorized": 1,
+            "refresh_grants": 0,
+            "revocations": 0,
+            "authorizations": 0,
+        })
     );
     assert_eq!(served, serde_json::to_value(sandbox.stats()).unwrap());
     sandbox.shutdown().await;

@@ -100,7 +100,9 @@ pub fn sign(
     let Some(issuer) = issuer.filter(|s| !s.is_empty()) else {
         return Err(Error::new(
             ErrorKind::Usage,
-            format!("{what} has no issuer (`iss`): set the client id, or `issuer:` of the assertion"),
+            format!(
+                "{what} has no issuer (`iss`): set the client id, or `issuer:` of the assertion"
+            ),
         ));
     };
     let subject = text(&jwt.subject).or(defaults.subject.map(str::to_owned));
@@ -199,7 +201,9 @@ impl KindText for jsonwebtoken::errors::Error {
             K::InvalidKeyFormat => "invalid key format".into(),
             K::InvalidRsaKey(_) => "invalid RSA key".into(),
             K::InvalidEcdsaKey => "invalid ECDSA key".into(),
-            K::InvalidAlgorithm | K::InvalidAlgorithmName => "the key does not fit the algorithm".into(),
+            K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+                "the key does not fit the algorithm".into()
+            }
             K::Crypto(_) => "signing failed".into(),
             _ => "unreadable key".into(),
         }

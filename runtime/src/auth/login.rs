@@ -72,7 +72,10 @@ pub async fn login(
     let mut authorize = url::Url::parse(authorize).map_err(|e| {
         Error::new(
             ErrorKind::Usage,
-            format!("the authorization URL `{}` is not a URL: {e}", clean(authorize)),
+            format!(
+                "the authorization URL `{}` is not a URL: {e}",
+                clean(authorize)
+            ),
         )
     })?;
     let given = instance
@@ -208,7 +211,10 @@ async fn listen(redirect_uri: &str) -> Result<(tokio::net::TcpListener, url::Url
         .await
         .map_err(|e| bad(format!("cannot be listened on ({e})")))?;
     if port == 0 {
-        let real = listener.local_addr().map_err(|e| bad(e.to_string()))?.port();
+        let real = listener
+            .local_addr()
+            .map_err(|e| bad(e.to_string()))?
+            .port();
         let _ = u.set_port(Some(real));
     }
     Ok((listener, u))

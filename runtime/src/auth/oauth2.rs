@@ -55,7 +55,11 @@ pub async fn endpoints(
             .map(|t| render::text(t, scope))
             .filter(|s| !s.is_empty())
     };
-    let service_account = match o.assertion.as_ref().and_then(|a| a.service_account.as_ref()) {
+    let service_account = match o
+        .assertion
+        .as_ref()
+        .and_then(|a| a.service_account.as_ref())
+    {
         Some(t) => Some(ServiceAccount::parse(
             &render::text(t, scope),
             "the `service_account` value",
@@ -274,7 +278,8 @@ pub async fn token(
         let assertion = bearer_assertion(o, ep, scope)?;
         form.push(("assertion".into(), assertion.expose().to_owned()));
     }
-    let in_body = o.client_auth == ClientAuth::Body && matches!(exchange, Exchange::Grant | Exchange::Code { .. });
+    let in_body = o.client_auth == ClientAuth::Body
+        && matches!(exchange, Exchange::Grant | Exchange::Code { .. });
     authenticate_client(o, ep, &client_id, in_body, scope, &mut req, &mut form)?;
     for (k, v) in render::pairs(&o.params, scope) {
         if !v.is_empty() {
@@ -364,7 +369,9 @@ pub async fn revoke(
         ("token".to_owned(), token.expose().to_owned()),
         ("token_type_hint".to_owned(), hint.to_owned()),
     ];
-    if matches!(ep.client_auth, ClientAuth::None | ClientAuth::PrivateKeyJwt) && !client_id.is_empty() {
+    if matches!(ep.client_auth, ClientAuth::None | ClientAuth::PrivateKeyJwt)
+        && !client_id.is_empty()
+    {
         form.push(("client_id".into(), client_id.clone()));
     }
     authenticate_client(o, ep, &client_id, false, scope, &mut req, &mut form)?;
@@ -381,7 +388,10 @@ pub async fn revoke(
     json_body(&resp, "the revocation endpoint", &place).map(|_| ())?;
     Err(Error::new(
         ErrorKind::AuthRejected,
-        format!("{place}: the revocation endpoint answered {}", resp.status_text()),
+        format!(
+            "{place}: the revocation endpoint answered {}",
+            resp.status_text()
+        ),
     )
     .with_status(resp.status))
 }
@@ -415,7 +425,9 @@ fn add_form(req: &mut Outgoing, fields: Vec<(String, String)>) {
             }
         }
         Some(_) => {
-            tracing::debug!("the token request has a raw body: its parameters are the connector's only");
+            tracing::debug!(
+                "the token request has a raw body: its parameters are the connector's only"
+            );
         }
     }
 }
@@ -434,8 +446,19 @@ fn client_assertion(
             "`client_auth: private_key_jwt` needs `client_assertion: { key: ... }`",
         ));
     };
-    let key = Secret::new(j.key.as_ref().map(|t| render::text(t, scope)).unwrap_or_default());
-    let aud = ep.token.as_str().split('?').next().unwrap_or_default().to_owned();
+    let key = Secret::new(
+        j.key
+            .as_ref()
+            .map(|t| render::text(t, scope))
+            .unwrap_or_default(),
+    );
+    let aud = ep
+        .token
+        .as_str()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     jwt::sign(
         j,
         &key,
@@ -462,7 +485,14 @@ fn bearer_assertion(o: &OAuth2, ep: &Endpoints, scope: &Scope<'_>) -> Result<Sec
         Some(sa) => sa.token_uri.clone(),
         None => None,
     }
-    .unwrap_or_else(|| ep.token.as_str().split('?').next().unwrap_or_default().to_owned());
+    .unwrap_or_else(|| {
+        ep.token
+            .as_str()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
     let (key, issuer, kid) = match &ep.service_account {
         Some(sa) => (
             sa.private_key.clone(),
@@ -470,7 +500,12 @@ fn bearer_assertion(o: &OAuth2, ep: &Endpoints, scope: &Scope<'_>) -> Result<Sec
             sa.private_key_id.as_deref(),
         ),
         None => (
-            Secret::new(j.key.as_ref().map(|t| render::text(t, scope)).unwrap_or_default()),
+            Secret::new(
+                j.key
+                    .as_ref()
+                    .map(|t| render::text(t, scope))
+                    .unwrap_or_default(),
+            ),
             None,
             None,
         ),
@@ -631,8 +666,14 @@ mod tests {
             b"grant_type=x&scope=a".to_vec(),
             "application/x-www-form-urlencoded".into(),
         ));
-        add_form(&mut req, vec![("scope".into(), "b c".into()), ("k".into(), "&".into())]);
+        add_form(
+            &mut req,
+            vec![("scope".into(), "b c".into()), ("k".into(), "&".into())],
+        );
         let (body, _) = req.body.unwrap();
-        assert_eq!(String::from_utf8(body).unwrap(), "grant_type=x&scope=b+c&k=%26");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "grant_type=x&scope=b+c&k=%26"
+        );
     }
 }

@@ -470,7 +470,9 @@ impl Shared {
         let k = self.state_key(key);
         let mut get = redis::cmd("GET");
         get.arg(&k);
-        let raw = self.run::<Option<Vec<u8>>>("read state", &get, metrics).await?;
+        let raw = self
+            .run::<Option<Vec<u8>>>("read state", &get, metrics)
+            .await?;
         Some(raw.and_then(|r| self.open_bytes(&k, &r)))
     }
 
