@@ -343,12 +343,15 @@ fn client_auth_body_puts_id_and_secret_in_the_form() {
 
 #[test]
 fn client_auth_none_sends_only_the_client_id() {
+    // A public client's password grant (`client_auth: none` on client credentials is a
+    // compile error): the sandbox wants client authentication for it.
     let env = Env::new();
+    env.write("pw.txt", "demo-password");
     let inst = custom_instance(
         &env,
         "none",
-        &cc_method("      client_auth: none\n"),
-        "  client_id: sandbox-client\n",
+        "    type: oauth2_password\n    request:\n      url: \"{{ vars.base_url }}/oauth/token\"\n      client_auth: none\n",
+        "  client_id: sandbox-client\n  username: demo\n  password: { file: pw.txt }\n",
     );
     let e = auth_err(&env, &inst);
     let req = the_token_request(&env);

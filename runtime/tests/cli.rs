@@ -43,7 +43,7 @@ fn bundled_connectors_check_clean() {
     let out = connector(&["check", "connectors"], &root());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("checked 6 files: 0 errors, 0 warnings"),
+        stderr(&out).contains("checked 7 files: 0 errors, 0 warnings"),
         "{}",
         stderr(&out)
     );
