@@ -741,3 +741,123 @@ fn pkce_can_be_disabled_for_providers_that_reject_it() {
         None
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Expired assertions, shared sign-in, discovery for the browser flow, Redis
+
+#[test]
+fn an_expired_assertion_is_refused_clearly() {
+    // The sandbox's clock runs 10 minutes ahead: a fresh 5-minute assertion is expired there.
+    let env = Env::with(Config {
+        clock_skew_s: 600,
+        ..Config::default()
+    });
+    env.write("key.pem", sandbox::TEST_RSA_PRIVATE_KEY);
+    let path = instance(&env, "pk", &pkjwt_method(""), PKJWT_VALUES);
+    let e = auth_err(&env, &path);
+    assert_contains(&e, &["invalid_client", "client assertion has expired"]);
+
+    env.write("sa.json", &env.sandbox.service_account_json());
+    let path = instance(
+        &env,
+        "sa",
+        "    type: oauth2_jwt_bearer\n    assertion:\n      service_account: \"{{ vars.service_account }}\"\n    variables:\n      service_account:\n        label: Key file\n        secret: true\n        required: true\n",
+        "  service_account: { file: sa.json }\n",
+    );
+    let e = auth_err(&env, &path);
+    assert_contains(&e, &["invalid_grant", "assertion has expired"]);
+}
+
+#[test]
+fn a_shared_sign_in_serves_every_instance_of_the_connector() {
+    let env = Env::new();
+    with_secret(&env);
+    let method = code_method("    token_sharing: shared\n");
+    let first = instance(&env, "alice", &method, CODE_VALUES);
+    let out = login(&env, &first);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(env.dir.0.join("g.m.shared.state.json").exists());
+    assert!(!env.dir.0.join("alice.state.json").exists());
+    // Another instance of the connector, never signed in itself, uses the shared sign-in.
+    let second = instance(&env, "bob", &method, CODE_VALUES);
+    let out = env.cli(&["run", second.to_str().unwrap(), "list_items"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 120);
+}
+
+#[test]
+fn login_and_revoke_find_their_endpoints_by_discovery() {
+    let env = Env::new();
+    with_secret(&env);
+    // No token, authorization or revocation URL: all come from the issuer's metadata.
+    let method = "    type: oauth2_authorization_code\n    issuer: \"{{ vars.base_url }}\"\n";
+    let path = instance(&env, "disc", method, CODE_VALUES);
+    let out = login(&env, &path);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(seen(&env, "/oauth/authorize").len(), 1);
+    let out = env.cli(&["token", "revoke", path.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.sandbox.stats().revocations, 1);
+    assert!(env.sandbox.refresh_tokens().is_empty());
+}
+
+#[test]
+fn a_rotated_refresh_token_is_shared_through_redis() {
+    let Some(redis) = support::redis::RedisServer::start() else {
+        eprintln!("redis-server is not installed: skipped");
+        return;
+    };
+    let (env, _) = rt_env(Config::default());
+    // Two replicas with their own folders (no shared disk), one Redis.
+    let replica = |name: &str| {
+        let dir = env.dir.0.join(name);
+        std::fs::create_dir_all(dir.join("connectors")).unwrap();
+        std::fs::write(dir.join("connectors/g.yaml"), connector(RT_METHOD)).unwrap();
+        std::fs::copy(env.dir.0.join("secret.txt"), dir.join("secret.txt")).unwrap();
+        std::fs::copy(env.dir.0.join("rt.txt"), dir.join("rt.txt")).unwrap();
+        let path = dir.join("rt.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "connector: connectors/g.yaml\nauth: m\nvalues:\n  base_url: {}\n{RT_VALUES}",
+                env.url()
+            ),
+        )
+        .unwrap();
+        let metrics = Arc::new(runtime::metrics::Metrics::default());
+        let shared = runtime::tokens::shared::Shared::new(
+            &redis.url(),
+            Some(runtime::tokens::shared::EncryptionKey::parse(&"42".repeat(32)).unwrap()),
+            runtime::tokens::shared::Options::default(),
+        )
+        .unwrap();
+        let tokens = Arc::new(runtime::tokens::TokenCache::with_shared(metrics, shared));
+        let cx = runtime::run::Context::with_tokens(tokens).unwrap();
+        let i = runtime::instance::load(&path, &[]).unwrap();
+        Connection::with_context(Arc::new(i), &cx)
+    };
+    let a = replica("a");
+    let b = replica("b");
+    env.rt.block_on(a.authenticator().refresh()).unwrap();
+    // B never saw A's file, yet sends the token A's refresh produced, not the spent one.
+    env.rt.block_on(b.authenticator().refresh()).unwrap();
+    env.rt.block_on(a.authenticator().refresh()).unwrap();
+    let sent: Vec<String> = seen(&env, "/oauth/token")
+        .iter()
+        .map(|r| field(&r.body, "refresh_token").unwrap())
+        .collect();
+    assert_eq!(sent.len(), 3);
+    let mut unique = sent.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "no refresh token was sent twice: {sent:?}");
+    // Sealed in Redis: the token is not readable there.
+    let keys = redis.keys("*state:*");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let raw = redis.cmd(&["GET", &keys[0]]).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("v1:"), "{raw}");
+    for t in env.sandbox.refresh_tokens() {
+        assert!(!raw.contains(&t));
+    }
+}

@@ -170,7 +170,7 @@ fn with_assertion(shared: &Shared, req: &Req, form: &Form) -> Result<Client, OAu
         }
         Some(_) => {}
     }
-    let now = unix_now();
+    let now = unix_now() + shared.config.clock_skew_s;
     let audiences = shared.endpoint_urls(req, &["/oauth/token", &req.path], true);
     let rules = Rules {
         audiences: &audiences,

@@ -74,6 +74,9 @@ pub struct Config {
     pub auth_methods: Vec<String>,
     /// The RFC 8707 `resource` values the endpoints accept (others are `invalid_target`).
     pub resources: Vec<String>,
+    /// Seconds added to the sandbox's clock when it checks `exp` and `iat` of signed JWTs: a
+    /// skew of 600 makes a fresh 5-minute assertion look expired.
+    pub clock_skew_s: i64,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for Config {
                 "private_key_jwt".to_owned(),
             ],
             resources: vec!["https://api.sandbox.test".to_owned()],
+            clock_skew_s: 0,
         }
     }
 }

@@ -252,7 +252,7 @@ fn jwt_bearer(shared: &Shared, req: &Req, form: &Form) -> Result<Response, OAuth
     let rules = Rules {
         audiences: &audiences,
         require_iat: true,
-        now: unix_now(),
+        now: unix_now() + shared.config.clock_skew_s,
     };
     jwt.verify(&shared.keys_of(iss), &rules).map_err(refuse)?;
     let requested = jwt
