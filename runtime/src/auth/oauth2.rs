@@ -85,7 +85,8 @@ pub async fn endpoints(
     } else if let Some(uri) = sa_uri.filter(|_| o.issuer.is_none()) {
         ep.token = parse_url(&uri, "the service account's `token_uri`")?;
     } else if let Some(issuer) = text(&o.issuer) {
-        let m = super::discovery::metadata(http, &issuer, sent).await?;
+        // Discovery is not a token request: it is not counted as one.
+        let m = super::discovery::metadata(http, &issuer, &mut Sent::default()).await?;
         let Some(token) = &m.token_endpoint else {
             return Err(Error::new(
                 ErrorKind::AuthResponse,
