@@ -861,3 +861,28 @@ fn a_rotated_refresh_token_is_shared_through_redis() {
         assert!(!raw.contains(&t));
     }
 }
+
+#[test]
+fn token_revoke_drops_the_tokens_cached_and_stored_in_redis() {
+    let Some(redis) = support::redis::RedisServer::start() else {
+        eprintln!("redis-server is not installed: skipped");
+        return;
+    };
+    let (env, path) = rt_env(Config::default());
+    let p = path.to_str().unwrap();
+    let url = redis.url();
+    let out = env.cli(&["auth", p, "--token-cache", &url], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(redis.keys("*state:*").len(), 1, "the rotated refresh token");
+    assert_eq!(redis.keys("*token:*").len(), 1, "the access token");
+    let out = env.cli(&["token", "revoke", p, "--token-cache", &url], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // No revocation endpoint in this connector: said, and the local copies dropped anyway.
+    assert_contains(
+        &stderr(&out),
+        &["no `revocation_url`", "stays valid at the server"],
+    );
+    assert!(redis.keys("*state:*").is_empty());
+    assert!(redis.keys("*token:*").is_empty());
+    assert!(!env.dir.0.join("rt.state.json").exists());
+}

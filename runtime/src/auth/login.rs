@@ -62,7 +62,7 @@ pub async fn login(
         ..Default::default()
     };
     let mut sent = Sent::default();
-    let ep = oauth2::endpoints(o, auth.http(), &mut sent, &scope).await?;
+    let ep = oauth2::endpoints(o, auth.http(), &scope).await?;
     let Some(authorize) = &ep.authorize else {
         return Err(Error::new(
             ErrorKind::Usage,

@@ -44,12 +44,7 @@ pub struct Endpoints {
 
 /// Finds the endpoints: written in the connector, given by a service-account key file, or
 /// discovered from the `issuer`.
-pub async fn endpoints(
-    o: &OAuth2,
-    http: &Http,
-    sent: &mut Sent,
-    scope: &Scope<'_>,
-) -> Result<Endpoints> {
+pub async fn endpoints(o: &OAuth2, http: &Http, scope: &Scope<'_>) -> Result<Endpoints> {
     let text = |t: &Option<compiler::ir::Template>| {
         t.as_ref()
             .map(|t| render::text(t, scope))
@@ -157,7 +152,7 @@ pub async fn fetch(
         vars: Some(&instance.vars),
         ..Default::default()
     };
-    let ep = endpoints(o, http, sent, &scope).await?;
+    let ep = endpoints(o, http, &scope).await?;
     match o.grant {
         Grant::RefreshToken => {
             let given = instance.vars.get("refresh_token").map(|v| v.as_text());

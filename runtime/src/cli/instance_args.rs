@@ -17,6 +17,21 @@ pub struct Target {
     /// instance's `base_url` at it (for the bundled `sandbox` connector).
     #[arg(long)]
     pub sandbox: bool,
+    /// Share tokens and stored refresh tokens with `connector serve` replicas through Redis:
+    /// `redis://HOST:PORT/DB`.
+    #[arg(long, value_name = "URL")]
+    pub token_cache: Option<String>,
+    /// The environment variable holding the key that seals tokens in Redis.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "token_cache",
+        conflicts_with = "token_cache_key_file"
+    )]
+    pub token_cache_key_env: Option<String>,
+    /// The file holding the key that seals tokens in Redis.
+    #[arg(long, value_name = "PATH", requires = "token_cache")]
+    pub token_cache_key_file: Option<PathBuf>,
 }
 
 /// A loaded instance and the in-process sandbox of `--sandbox`.
@@ -48,6 +63,25 @@ impl Connected {
 /// status.
 pub async fn connect(target: &Target) -> Result<Connected, u8> {
     let started = load(target).await?;
+    if let Some(url) = &target.token_cache {
+        let tokens = shared_tokens(target, url).map_err(|e| {
+            eprintln!("error: --token-cache: {e}");
+            exit::IO
+        })?;
+        return match runtime::run::Context::with_tokens(tokens) {
+            Ok(cx) => Ok(Connected {
+                conn: runtime::run::Connection::with_context(
+                    std::sync::Arc::new(started.instance),
+                    &cx,
+                ),
+                sandbox: started.sandbox,
+            }),
+            Err(e) => {
+                eprintln!("error: {e}");
+                Err(exit::IO)
+            }
+        };
+    }
     match runtime::run::Connection::new(started.instance) {
         Ok(conn) => Ok(Connected {
             conn,
@@ -58,6 +92,23 @@ pub async fn connect(target: &Target) -> Result<Connected, u8> {
             Err(exit::IO)
         }
     }
+}
+
+/// A token cache shared through the Redis at `url`.
+fn shared_tokens(
+    target: &Target,
+    url: &str,
+) -> Result<std::sync::Arc<runtime::tokens::TokenCache>, String> {
+    use runtime::tokens::shared::{Options, Shared};
+    let key = super::serve::seal_key(
+        target.token_cache_key_env.as_deref(),
+        target.token_cache_key_file.as_deref(),
+    )?;
+    let shared = Shared::new(url, key, Options::default()).map_err(|e| e.to_string())?;
+    let metrics = std::sync::Arc::new(runtime::metrics::Metrics::default());
+    Ok(std::sync::Arc::new(
+        runtime::tokens::TokenCache::with_shared(metrics, shared),
+    ))
 }
 
 /// Loads the instance (starting the sandbox first when asked). On failure, prints the

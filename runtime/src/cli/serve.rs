@@ -223,7 +223,18 @@ fn api_key(args: &Args) -> Result<ApiKey, String> {
 
 /// The key that seals tokens in Redis, if one is given.
 fn cache_key(args: &Args) -> Result<Option<EncryptionKey>, String> {
-    let (text, place) = if let Some(name) = &args.token_cache_key_env {
+    seal_key(
+        args.token_cache_key_env.as_deref(),
+        args.token_cache_key_file.as_deref(),
+    )
+}
+
+/// The key that seals tokens in Redis, from an environment variable or a file, if given.
+pub(super) fn seal_key(
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<EncryptionKey>, String> {
+    let (text, place) = if let Some(name) = env {
         let value = std::env::var(name).unwrap_or_default();
         if value.trim().is_empty() {
             return Err(format!(
@@ -231,7 +242,7 @@ fn cache_key(args: &Args) -> Result<Option<EncryptionKey>, String> {
             ));
         }
         (value, format!("the environment variable `{name}`"))
-    } else if let Some(path) = &args.token_cache_key_file {
+    } else if let Some(path) = file {
         let text = read(path).map_err(|e| format!("no token cache key: {e}"))?;
         (text, format!("the file `{}`", path.display()))
     } else {

@@ -133,8 +133,7 @@ async fn revoke(conn: &runtime::run::Connection) -> runtime::error::Result<()> {
         _ => None,
     };
     let stored = auth.store().load(&seed(instance)).await?.or(given);
-    let mut sent = runtime::http::Sent::default();
-    let ep = oauth2::endpoints(o, auth.http(), &mut sent, &scope).await?;
+    let ep = oauth2::endpoints(o, auth.http(), &scope).await?;
     match (&ep.revocation, &stored) {
         (Some(url), Some(rt)) => {
             oauth2::revoke(o, &ep, url, rt, "refresh_token", auth.http(), &scope).await?;
