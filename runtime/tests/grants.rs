@@ -46,14 +46,14 @@ endpoints:
     )
 }
 
-/// Writes `connectors/g.yaml` with `method` and `NAME.yaml`, an instance of it with
+/// Writes `connectors/NAME.yaml` (connector id `g`) with `method` and `NAME.yaml`, an instance of it with
 /// `base_url` pointing at the sandbox and the extra `values` lines (indented by two spaces).
 fn instance(env: &Env, name: &str, method: &str, values: &str) -> PathBuf {
-    env.write("connectors/g.yaml", &connector(method));
+    env.write(&format!("connectors/{name}.yaml"), &connector(method));
     env.write(
         &format!("{name}.yaml"),
         &format!(
-            "connector: connectors/g.yaml\nauth: m\nvalues:\n  base_url: {}\n{values}",
+            "connector: connectors/{name}.yaml\nauth: m\nvalues:\n  base_url: {}\n{values}",
             env.url()
         ),
     )
@@ -885,4 +885,64 @@ fn token_revoke_drops_the_tokens_cached_and_stored_in_redis() {
     assert!(redis.keys("*state:*").is_empty());
     assert!(redis.keys("*token:*").is_empty());
     assert!(!env.dir.0.join("rt.state.json").exists());
+}
+
+#[test]
+fn no_key_assertion_or_token_in_any_output_at_trace_level() {
+    let (env, rt_path) = rt_env(Config::default());
+    env.write("key.pem", sandbox::TEST_RSA_PRIVATE_KEY);
+    env.write("sa.json", &env.sandbox.service_account_json());
+    let pk = instance(&env, "pk", &pkjwt_method(""), PKJWT_VALUES);
+    let sa = instance(
+        &env,
+        "sa",
+        "    type: oauth2_jwt_bearer\n    assertion:\n      service_account: \"{{ vars.service_account }}\"\n    variables:\n      service_account:\n        label: Key file\n        secret: true\n        required: true\n",
+        "  service_account: { file: sa.json }\n",
+    );
+    let trace = [("RUST_LOG", "trace")];
+    let mut text = String::new();
+    for path in [&rt_path, &pk, &sa] {
+        let p = path.to_str().unwrap();
+        for args in [
+            vec!["auth", p],
+            vec!["auth", p, "--format", "json"],
+            vec!["run", p, "list_items"],
+            vec!["token", "show", p],
+            vec!["token", "refresh", p],
+        ] {
+            let out = env.cli(&args, &trace);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+            text.push_str(&stdout(&out));
+            text.push_str(&stderr(&out));
+        }
+    }
+    assert!(
+        text.contains("TRACE") || text.contains("DEBUG"),
+        "trace logs were on"
+    );
+    let mut secrets: Vec<String> = env.sandbox.issued();
+    secrets.push(env.sandbox.config().refresh_token.clone());
+    secrets.push(env.sandbox.config().client_secret.clone());
+    for r in seen(&env, "/oauth/token") {
+        for name in ["client_assertion", "assertion", "refresh_token"] {
+            if let Some(v) = field(&r.body, name) {
+                secrets.push(v);
+            }
+        }
+    }
+    // Any line of the private key's base64 body.
+    secrets.extend(
+        sandbox::TEST_RSA_PRIVATE_KEY
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .map(str::to_owned),
+    );
+    assert!(secrets.len() > 30);
+    for s in &secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret leaked: {}…",
+            &s[..8.min(s.len())]
+        );
+    }
 }
