@@ -142,6 +142,19 @@ impl Ref {
     }
 }
 
+impl std::fmt::Display for Ref {
+    /// `vars.NAME`, `auth.NAME`, `input.NAME` or `page.NAME`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (ns, name) = match self {
+            Ref::Vars(n) => ("vars", n),
+            Ref::Auth(n) => ("auth", n),
+            Ref::Input(n) => ("input", n),
+            Ref::Page(n) => ("page", n),
+        };
+        write!(f, "{ns}.{name}")
+    }
+}
+
 /// An HTTP request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {

@@ -43,6 +43,9 @@ pub fn uses_secret(t: &Template, scope: &Scope<'_>) -> bool {
 /// Renders a URL template and parses the result.
 pub fn url(t: &Template, scope: &Scope<'_>) -> Result<url::Url> {
     let mut out = String::new();
+    // Where each reference's value went (byte ranges of `out`), to refuse a value that makes
+    // a whole path segment `.` or `..`: the URL parser would resolve it away.
+    let mut placed: Vec<(std::ops::Range<usize>, &Ref)> = Vec::new();
     for (i, part) in t.0.iter().enumerate() {
         match part {
             Part::Text(s) => out.push_str(s),
@@ -61,10 +64,23 @@ pub fn url(t: &Template, scope: &Scope<'_>) -> Result<url::Url> {
             }
             Part::Ref(r) => {
                 if let Some(v) = scope.get(r) {
+                    let start = out.len();
                     encode_segment(&v.as_text(), &mut out);
+                    placed.push((start..out.len(), r));
                 }
             }
         }
+    }
+    if let Some(r) = dot_segment(&out, &placed) {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "the value of `{r}` makes a path segment `.` or `..`, which would move the request to another path; refused"
+            ),
+        ));
+    }
+    if out.len() > MAX_URL_BYTES {
+        return Err(long_url(out.len()));
     }
     let parsed = url::Url::parse(&out).map_err(|e| {
         Error::new(
@@ -85,6 +101,42 @@ pub fn url(t: &Template, scope: &Scope<'_>) -> Result<url::Url> {
         ));
     }
     Ok(parsed)
+}
+
+/// The longest URL sent, in bytes; servers commonly refuse more than 8 KiB.
+pub const MAX_URL_BYTES: usize = 16 * 1024;
+
+/// The error of a URL longer than [`MAX_URL_BYTES`] (the URL itself is not quoted).
+pub fn long_url(len: usize) -> Error {
+    Error::new(
+        ErrorKind::Usage,
+        format!(
+            "the URL would be {len} bytes long, more than {MAX_URL_BYTES}; send long values in the request body"
+        ),
+    )
+}
+
+/// The reference whose value makes a whole path segment `.` or `..`, if any.
+fn dot_segment<'a>(url: &str, placed: &[(std::ops::Range<usize>, &'a Ref)]) -> Option<&'a Ref> {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_start = after_scheme + url[after_scheme..].find('/')?;
+    let path_end = url[path_start..]
+        .find(['?', '#'])
+        .map_or(url.len(), |i| path_start + i);
+    let mut at = path_start;
+    for seg in url[path_start..path_end].split('/') {
+        let range = at..at + seg.len();
+        at += seg.len() + 1;
+        if seg == "." || seg == ".." {
+            if let Some((_, r)) = placed
+                .iter()
+                .find(|(p, _)| p.start < range.end && range.start < p.end)
+            {
+                return Some(r);
+            }
+        }
+    }
+    None
 }
 
 /// The URL text as it may be shown in an error (hidden when a secret went into it).

@@ -47,6 +47,9 @@ pub fn build(
             u
         }
     };
+    if url.as_str().len() > render::MAX_URL_BYTES {
+        return Err(render::long_url(url.as_str().len()));
+    }
     let mut out = Outgoing::new(method(req.method), url);
     out.timeout = timeout;
     out.max_bytes = max_bytes;
