@@ -25,7 +25,7 @@ mod routes;
 pub use auth::ApiKey;
 
 use std::collections::HashMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +41,16 @@ use crate::tokens::TokenCache;
 
 /// The largest request body read (1 MiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How long a client has to send a request's head (request line and headers), counted from
+/// when the server starts waiting for it: a connection that has not sent a whole head by then
+/// (a slowloris trickling bytes, a connection that sends nothing, a keep-alive connection
+/// idle that long) is closed without an answer.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client has to send a request's whole body once its head is read; after that the
+/// call is answered 408 `request_timeout` and the connection closed.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the background refresher looks for tokens that fall due.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(500);
@@ -191,40 +201,69 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting connections and waits for the
     /// requests in flight (at most the grace period). Tokens of active instances are
     /// refreshed in the background meanwhile.
+    ///
+    /// Each connection is served by hyper's HTTP/1 server with a timer, so that a head must
+    /// arrive within [`HEAD_TIMEOUT`] (`axum::serve` sets no timer, and without one hyper
+    /// never times a head out: a client could hold a connection forever).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let refresher = self.tokens.spawn_refresher(REFRESH_EVERY);
-        let (asked, stopping) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing the requests in flight");
-            let _ = asked.send(());
-        };
-        let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(signal)
-            .into_future();
-        let grace = self.grace;
-        let deadline = async move {
-            match stopping.await {
-                Ok(()) => tokio::time::sleep(grace).await,
-                Err(_) => std::future::pending().await,
-            }
-        };
-        let result = tokio::select! {
-            r = server => r,
-            () = deadline => {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT);
+        let service = hyper_util::service::TowerToHyperService::new(self.router);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        accept_failed(&e).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone());
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("connection closed: {e}");
+                }
+            });
+        }
+        tracing::info!("shutting down: finishing the requests in flight");
+        drop(self.listener);
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(self.grace) => {
                 tracing::warn!(
                     "requests still in flight {} s after shutdown was asked; stopping anyway",
-                    grace.as_secs()
+                    self.grace.as_secs()
                 );
-                Ok(())
             }
-        };
+        }
         refresher.abort();
-        result
+        Ok(())
     }
+}
+
+/// After a failed `accept`: a connection that failed before it was accepted is the client's
+/// problem; anything else (e.g. out of file descriptors) is logged and waited out for a
+/// second rather than retried in a busy loop, as `axum::serve` does.
+async fn accept_failed(e: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!("accepting a connection failed: {e}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// The routes over `instances` (connections sharing `cx`), for callers that serve them

@@ -7,7 +7,8 @@
 //! | 401 | `unauthorized` | no API key, or the wrong one |
 //! | 404 | `unknown_instance`, `unknown_endpoint`, `not_found` | no such instance, endpoint or route |
 //! | 405 | `method_not_allowed` | a route called with the wrong method |
-//! | 413 | `payload_too_large` | a body over 1 MiB |
+//! | 408 | `request_timeout` | the body did not arrive in full within 10 s of the head |
+//! | 413 | `payload_too_large` | a body over 1 MiB (at once when `Content-Length` says so) |
 //! | 502 | `connect`, `tls`, `auth_rejected`, `auth_response`, `status`, `response`, `unsupported` | the provider or the API failed |
 //! | 504 | `timeout` | the provider or the API did not answer in time |
 
@@ -16,8 +17,8 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::extract::{DefaultBodyLimit, FromRequest as _, Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
@@ -26,7 +27,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::error::{json, ApiError};
-use super::{auth, log, State as Shared, BODY_LIMIT};
+use super::{auth, log, State as Shared, BODY_LIMIT, BODY_TIMEOUT};
 use crate::resolve::Given;
 use crate::run::Connection;
 
@@ -89,11 +90,11 @@ async fn instances(State(state): State<Arc<Shared>>) -> Response {
 }
 
 /// `POST /v1/instances/{id}/endpoints/{name}`: a JSON object of inputs → the records, a
-/// summary and warnings.
+/// summary and warnings. The instance and the endpoint are looked up before the body is read.
 async fn endpoint(
     State(state): State<Arc<Shared>>,
     path: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<Response> {
     let Path((id, name)) = path.map_err(path_error)?;
     let conn = connection(&state, &id)?;
@@ -112,7 +113,7 @@ async fn endpoint(
             ),
         ));
     }
-    let inputs = inputs(&body.map_err(body_error)?)?;
+    let inputs = inputs(&body(request).await?)?;
     let mut records: Vec<Value> = Vec::new();
     let stats = conn
         .call(
@@ -241,13 +242,41 @@ fn path_error(e: PathRejection) -> ApiError {
     ApiError::bad_request(format!("the path cannot be read: {}", e.body_text()))
 }
 
+/// The whole body of `request`, at most [`BODY_LIMIT`] bytes (a larger `Content-Length` is
+/// refused before anything is read), arriving within [`BODY_TIMEOUT`].
+async fn body(request: Request) -> Result<Bytes> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, Bytes::from_request(request, &())).await {
+        Ok(body) => body.map_err(body_error),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the body is larger than {} bytes", BODY_LIMIT),
+    )
+}
+
 fn body_error(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body is larger than {} bytes", BODY_LIMIT),
-        )
+        too_large()
     } else {
         ApiError::bad_request("the body cannot be read")
     }
