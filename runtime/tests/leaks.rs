@@ -188,3 +188,235 @@ fn no_secret_or_token_in_any_output_at_trace_level() {
         }
     }
 }
+
+/// Every secret and every credential the sandbox issues carries this marker.
+const MARK: &str = "M4RKq";
+
+/// A sandbox whose secrets and issued credentials all contain [`MARK`].
+fn marked() -> Env {
+    Env::with(sandbox::Config {
+        client_secret: format!("{MARK}-client-secret/+="),
+        password: format!("{MARK}-password"),
+        api_key: format!("{MARK}-api-key"),
+        static_token: format!("{MARK}-static-token"),
+        refresh_token: format!("{MARK}-refresh-token"),
+        token_prefix: format!("{MARK}-issued-"),
+        ..sandbox::Config::default()
+    })
+}
+
+/// The marker in any form it could travel in: as it is, form-encoded, in base64 (a Basic
+/// header) at each of the three alignments.
+fn marker_forms() -> Vec<String> {
+    let mut forms = vec![MARK.to_owned()];
+    for pad in ["", "x", "xx"] {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{pad}{MARK}-"));
+        // The characters that depend only on the marker.
+        let skip = match pad.len() {
+            0 => 0,
+            1 => 2,
+            _ => 3,
+        };
+        forms.push(b64[skip..skip + 5].to_owned());
+    }
+    forms
+}
+
+fn assert_unmarked(what: &str, text: &str) {
+    for form in marker_forms() {
+        assert!(
+            !text.contains(&form),
+            "{what}: the marker `{form}` is in:\n{}",
+            text.lines()
+                .filter(|l| l.contains(&form))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn marked_secrets_never_appear_in_cli_serve_metrics_or_ir_output() {
+    let env = marked();
+    let c = env.sandbox.config().clone();
+    env.write("secret.txt", &format!("{}\n", c.client_secret));
+    env.write("password.txt", &format!("{}\n", c.password));
+    env.write("key.txt", &format!("{}\n", c.api_key));
+    env.write("token.txt", &format!("{}\n", c.static_token));
+    env.write("rt.txt", &format!("{}\n", c.refresh_token));
+    env.write("wrong.txt", &format!("{MARK}-wrong-secret\n"));
+    let client = "  client_id: sandbox-client\n  client_secret: { file: secret.txt }\n";
+    let instances = [
+        env.sandbox_instance("cc", "client_credentials", client),
+        env.sandbox_instance(
+            "pw",
+            "password",
+            &format!("{client}  username: demo\n  password: {{ file: password.txt }}\n"),
+        ),
+        env.sandbox_instance(
+            "session",
+            "custom",
+            "  username: demo\n  password: { file: password.txt }\n",
+        ),
+        env.sandbox_instance("key", "api_key", "  api_key: { file: key.txt }\n"),
+        env.sandbox_instance(
+            "basic",
+            "basic",
+            "  username: demo\n  password: { file: password.txt }\n",
+        ),
+        env.sandbox_instance("bearer", "bearer", "  token: { file: token.txt }\n"),
+        env.sandbox_instance(
+            "wrong",
+            "client_credentials",
+            "  client_id: sandbox-client\n  client_secret: { file: wrong.txt }\n",
+        ),
+    ];
+    let trace = [("RUST_LOG", "trace")];
+    let mut text = String::new();
+    for path in &instances {
+        let p = path.to_str().unwrap();
+        for args in [
+            vec!["auth", p],
+            vec!["auth", p, "--format", "json"],
+            vec!["run", p, "list_items"],
+            vec!["run", p, "echo", "--input", "message=hi"],
+            vec!["token", "show", p],
+        ] {
+            let out = env.cli(&args, &trace);
+            text.push_str(&stdout(&out));
+            text.push_str(&stderr(&out));
+        }
+    }
+    // A server that echoes the secret back in its error is scrubbed.
+    env.sandbox.add_fault(sandbox::Fault {
+        status: Some(400),
+        body: Some(format!(
+            r#"{{"error":"invalid_client","error_description":"the secret {} is wrong"}}"#,
+            c.client_secret
+        )),
+        ..sandbox::Fault::new("/oauth/token")
+    });
+    let out = env.cli(&["auth", instances[0].to_str().unwrap()], &trace);
+    assert_eq!(out.status.code(), Some(1));
+    text.push_str(&stderr(&out));
+    // The IR and the expanded connector hold no instance value.
+    let connector = support::sandbox_connector();
+    let connector = connector.to_str().unwrap();
+    for args in [
+        vec!["compile", connector],
+        vec!["compile", connector, "--expand"],
+    ] {
+        let out = env.cli(&args, &trace);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        text.push_str(&stdout(&out));
+    }
+    assert!(text.contains("TRACE"), "trace logs were on");
+    assert_unmarked("the CLI", &text);
+
+    // `connector serve` at trace level: every route's answers, the metrics and the logs.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_connector"))
+        .args([
+            "serve",
+            "--instances",
+            env.dir.0.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("CONNECTOR_API_KEY", format!("{MARK}-serve-api-key"))
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let logs = logs.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.starts_with("serving ") {
+                    if let Some(url) = line.rsplit(" on ").next() {
+                        let _ = tx.send(url.trim().to_owned());
+                    }
+                }
+                let mut l = logs.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+    }
+    let base = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("serve printed its address");
+    env.sandbox.clear_faults();
+    let key = format!("Bearer {MARK}-serve-api-key");
+    let answers = env.rt.block_on(async {
+        let http = reqwest::Client::new();
+        let mut answers = String::new();
+        let ids = [
+            "cc", "pw", "session", "key", "basic", "bearer", "wrong", "nope",
+        ];
+        for id in ids {
+            for (path, body) in [
+                (format!("/v1/instances/{id}/auth/test"), "{}".to_owned()),
+                (
+                    format!("/v1/instances/{id}/endpoints/list_items"),
+                    "{}".to_owned(),
+                ),
+                (
+                    format!("/v1/instances/{id}/endpoints/echo"),
+                    r#"{"message": "hi"}"#.to_owned(),
+                ),
+            ] {
+                let r = http
+                    .post(format!("{base}{path}"))
+                    .header("authorization", &key)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                answers.push_str(&r.text().await.unwrap());
+            }
+        }
+        // A wrong API key that contains the marker is not echoed either.
+        let r = http
+            .get(format!("{base}/v1/instances"))
+            .header("authorization", format!("Bearer {MARK}-wrong-key"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        answers.push_str(&r.text().await.unwrap());
+        for path in ["/v1/instances", "/metrics", "/healthz"] {
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("authorization", &key)
+                .send()
+                .await
+                .unwrap();
+            answers.push_str(&r.text().await.unwrap());
+        }
+        answers
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answers.contains("connector_"), "the metrics were read");
+    assert!(
+        answers.contains("sandbox-client") || answers.contains("\"ok\""),
+        "{answers}"
+    );
+    assert_unmarked("serve's answers and metrics", &answers);
+    let logs = logs.lock().unwrap().clone();
+    assert!(logs.contains("TRACE"), "trace logs were on");
+    assert_unmarked("serve's logs", &logs);
+    // The sandbox did issue marked credentials: the scan had something to find.
+    assert!(env.sandbox.issued().iter().all(|t| t.starts_with(MARK)));
+    assert!(env.sandbox.issued().len() >= 5);
+}

@@ -9,7 +9,7 @@ use axum::response::Response;
 use url::{Host, Url};
 
 use crate::grants::{CodeGrant, CODE_LIFETIME};
-use crate::http::{error, method_not_allowed, random_hex, with_header, Req};
+use crate::http::{error, method_not_allowed, with_header, Req};
 use crate::oauth::{check_resources, grant_scope, no_store, Form};
 use crate::{AuthorizeMode, PkceMode, Shared};
 
@@ -98,7 +98,9 @@ fn approve(
             "The resource owner denied the request".to_owned(),
         ));
     }
-    let code = random_hex().map_err(|_| ("server_error", "No randomness for a code".to_owned()))?;
+    let code = shared
+        .credential()
+        .map_err(|_| ("server_error", "No randomness for a code".to_owned()))?;
     let now = Instant::now();
     let grant = CodeGrant {
         client_id: shared.config.client_id.clone(),

@@ -77,6 +77,9 @@ pub struct Config {
     /// Seconds added to the sandbox's clock when it checks `exp` and `iat` of signed JWTs: a
     /// skew of 600 makes a fresh 5-minute assertion look expired.
     pub clock_skew_s: i64,
+    /// Text put before every access token, refresh token, session and code issued: leak
+    /// tests set a marker and look for it in every output.
+    pub token_prefix: String,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             ],
             resources: vec!["https://api.sandbox.test".to_owned()],
             clock_skew_s: 0,
+            token_prefix: String::new(),
         }
     }
 }

@@ -428,6 +428,16 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A new credential (token, session, code): [`Config::token_prefix`] and 64 random hex
+    /// characters.
+    pub(crate) fn credential(&self) -> Result<String, getrandom::Error> {
+        Ok(format!(
+            "{}{}",
+            self.config.token_prefix,
+            http::random_hex()?
+        ))
+    }
+
     /// When a token or session issued now expires (`None`: never, for huge lifetimes).
     pub(crate) fn expiry(&self, now: Instant) -> Option<Instant> {
         now.checked_add(Duration::from_secs(self.config.token_lifetime_s))

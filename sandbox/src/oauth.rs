@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::http::{challenge, error, json_response, media_type, random_hex, Req};
+use crate::http::{challenge, error, json_response, media_type, Req};
 use crate::Shared;
 
 /// Scopes the token endpoint knows.
@@ -218,10 +218,16 @@ pub(crate) struct Issue {
 
 /// Issues an access token (and a refresh token if asked) and answers with them.
 pub(crate) fn issue(shared: &Shared, issue: Issue) -> Result<Response, OAuthError> {
-    let access_token = random_hex().map_err(|_| OAuthError::no_randomness())?;
+    let access_token = shared
+        .credential()
+        .map_err(|_| OAuthError::no_randomness())?;
     let refresh_token = match issue.refresh {
         None => None,
-        Some(_) => Some(random_hex().map_err(|_| OAuthError::no_randomness())?),
+        Some(_) => Some(
+            shared
+                .credential()
+                .map_err(|_| OAuthError::no_randomness())?,
+        ),
     };
     let now = Instant::now();
     {

@@ -18,7 +18,7 @@ use crate::discovery::{jwks, metadata, Document};
 use crate::fault::{self, Fault};
 use crate::http::{
     auth_scheme, basic_pair, challenge, error, form_decode, is_plain_authority, json_response,
-    method_not_allowed, no_content, no_route, random_hex, read_body, with_header, BodyError, Req,
+    method_not_allowed, no_content, no_route, read_body, with_header, BodyError, Req,
 };
 use crate::oauth::no_store;
 use crate::token::{revoke, token};
@@ -258,7 +258,7 @@ fn login(shared: &Shared, req: &Req) -> Response {
             }),
         );
     }
-    let Ok(session) = random_hex() else {
+    let Ok(session) = shared.credential() else {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
