@@ -25,7 +25,7 @@ use crate::value::{Scope, Values};
 pub struct Stats {
     /// Records returned.
     pub records: u64,
-    /// Pages fetched.
+    /// Pages fetched whose records were delivered.
     pub pages: u64,
     /// Requests sent to the API, retries and re-authenticated ones included.
     pub requests: u64,
@@ -38,10 +38,14 @@ pub struct Stats {
     pub warnings: Vec<String>,
 }
 
+/// `1 record`, `2 records`.
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 impl Stats {
     /// `120 records, 3 pages, 3 requests, 1 token request, 41 ms`.
     pub fn summary(&self) -> String {
-        let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
         format!(
             "{}, {}, {}, {}, {} ms",
             plural(self.records, "record"),
@@ -141,7 +145,17 @@ impl Connection {
             .call_inner(endpoint, inputs, sink, progress, &mut stats, started)
             .await;
         stats.elapsed = started.elapsed();
-        result.map(|()| stats)
+        match result {
+            Ok(()) => Ok(stats),
+            // Say how far the run got: the records of the pages before were delivered.
+            Err(e) if stats.pages > 0 => Err(e.hint(format!(
+                "page {} of `{endpoint}` failed after {} delivered from {}",
+                stats.pages + 1,
+                plural(stats.records, "record"),
+                plural(stats.pages, "page"),
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     async fn call_inner(
@@ -190,18 +204,19 @@ impl Connection {
                 .page(endpoint, &inputs, &page, stats)
                 .await
                 .map_err(|e| self.scrubbed(e, None))?;
-            stats.pages += 1;
             let place = Place {
                 method: endpoint.request.method.as_str(),
                 url: &url,
             };
             let mut doc = parse(&resp, &place).map_err(|e| self.scrubbed(e, Some(&creds)))?;
-            let records = records(&mut doc, endpoint.records.as_deref(), keep, &place)?;
+            let records = records(&mut doc, endpoint.records.as_deref(), keep, &place)
+                .map_err(|e| self.scrubbed(e, Some(&creds)))?;
             let count = records.len();
             for r in records {
                 stats.records += 1;
                 sink(r)?;
             }
+            stats.pages += 1;
             stats.elapsed = started.elapsed();
             progress(stats);
             let more = pager
@@ -362,7 +377,21 @@ fn records(
         None if doc.is_null() => Ok(Vec::new()),
         None => Ok(vec![take(doc)]),
         Some(p) => match doc.pointer_mut(p) {
-            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            None => match doc.get("error").filter(|e| !e.is_null()) {
+                // A 200 that carries an error instead of the records is not an empty page.
+                Some(error) => Err(Error::new(
+                    ErrorKind::Response,
+                    format!(
+                        "{place}: the response has an `error` member and no `{p}`: {}",
+                        crate::auth::response::clean(&match error {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                    ),
+                )),
+                None => Ok(Vec::new()),
+            },
+            Some(serde_json::Value::Null) => Ok(Vec::new()),
             Some(v @ serde_json::Value::Array(_)) => match take(v) {
                 serde_json::Value::Array(a) => Ok(a),
                 _ => Ok(Vec::new()),
