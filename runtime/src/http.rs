@@ -21,6 +21,9 @@ pub struct Outgoing {
     pub timeout: Duration,
     /// Largest body accepted.
     pub max_bytes: u64,
+    /// Whether the timeout and the cap are the endpoint's `timeout_ms` and
+    /// `max_response_bytes` (errors name them), or fixed ones (token and discovery requests).
+    pub configurable: bool,
 }
 
 impl Outgoing {
@@ -33,6 +36,7 @@ impl Outgoing {
             body: None,
             timeout: Duration::from_millis(5000),
             max_bytes: 10 * 1024 * 1024,
+            configurable: true,
         }
     }
 
@@ -276,7 +280,7 @@ impl Http {
         let status = resp.status().as_u16();
         let headers = std::mem::take(resp.headers_mut());
         let body = match resp.content_length() {
-            Some(len) if len > req.max_bytes => return Err(too_large(&place, req.max_bytes)),
+            Some(len) if len > req.max_bytes => return Err(too_large(&place, req)),
             // The length is known and within the cap: one read, no copy.
             Some(_) => resp.bytes().await.map_err(|e| classify(e, &place, req))?,
             None => {
@@ -285,7 +289,7 @@ impl Http {
                     match resp.chunk().await {
                         Ok(Some(chunk)) => {
                             if (body.len() + chunk.len()) as u64 > req.max_bytes {
-                                return Err(too_large(&place, req.max_bytes));
+                                return Err(too_large(&place, req));
                             }
                             body.extend_from_slice(&chunk);
                         }
@@ -380,10 +384,16 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
-fn too_large(place: &Place<'_>, max: u64) -> Error {
+fn too_large(place: &Place<'_>, req: &Outgoing) -> Error {
+    let max = req.max_bytes;
+    let knob = if req.configurable {
+        " (`max_response_bytes`)"
+    } else {
+        ""
+    };
     Error::new(
         ErrorKind::Response,
-        format!("{place}: the response is larger than {max} bytes (`max_response_bytes`)"),
+        format!("{place}: the response is larger than {max} bytes{knob}"),
     )
 }
 
@@ -404,8 +414,13 @@ fn classify(e: reqwest::Error, place: &Place<'_>, req: &Outgoing) -> Error {
         return Error::new(
             ErrorKind::Timeout,
             format!(
-                "{place}: no response within {} ms (`timeout_ms`)",
-                req.timeout.as_millis()
+                "{place}: no response within {} ms{}",
+                req.timeout.as_millis(),
+                if req.configurable {
+                    " (`timeout_ms`)"
+                } else {
+                    ""
+                }
             ),
         );
     }

@@ -88,6 +88,7 @@ async fn fetch(http: &Http, issuer: &str, sent: &mut Sent) -> Result<Metadata> {
         let mut req = Outgoing::new(reqwest::Method::GET, location.clone());
         req.timeout = Duration::from_secs(10);
         req.max_bytes = 1024 * 1024;
+        req.configurable = false;
         req.header("Accept", "application/json")?;
         let shown = crate::http::shown(&location);
         let resp = match http.send(&req, &RetryPolicy::token(), false, sent).await {

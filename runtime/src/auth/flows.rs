@@ -64,7 +64,8 @@ async fn custom(
     sent: &mut Sent,
     scope: &Scope<'_>,
 ) -> Result<Credentials> {
-    let req = request::build(&c.request, scope, &[], None, AUTH_TIMEOUT, AUTH_MAX_BYTES)?;
+    let mut req = request::build(&c.request, scope, &[], None, AUTH_TIMEOUT, AUTH_MAX_BYTES)?;
+    req.configurable = false;
     let place = format!("auth request to {}", req.place());
     tracing::debug!("{place}");
     let resp = http

@@ -245,6 +245,7 @@ pub async fn token(
         AUTH_TIMEOUT,
         AUTH_MAX_BYTES,
     )?;
+    req.configurable = false;
     let text = |t: &Option<compiler::ir::Template>| {
         t.as_ref()
             .map(|t| render::text(t, scope))
@@ -355,6 +356,7 @@ pub async fn revoke(
     let mut req = Outgoing::new(reqwest::Method::POST, url);
     req.timeout = AUTH_TIMEOUT;
     req.max_bytes = AUTH_MAX_BYTES;
+    req.configurable = false;
     req.header("Accept", "application/json")?;
     let client_id = o
         .client_id
