@@ -126,7 +126,7 @@ impl Diagnostic {
             "{}[{}]: {}\n",
             self.severity.as_str(),
             self.code,
-            self.message
+            printable(&self.message)
         );
         if self.line == 0 {
             out.push_str(&format!("  --> {}\n", self.file));
@@ -137,20 +137,22 @@ impl Diagnostic {
                 "{gutter}--> {}:{}:{}\n",
                 self.file, self.line, self.column
             ));
-            if let Some(text) = source.and_then(|s| s.lines().nth(self.line - 1)) {
-                let text = printable(text);
-                let before = self.column.saturating_sub(1).min(text.chars().count());
+            if let Some(snippet) = source.and_then(|s| Snippet::new(s, self.line, self.column)) {
+                let text = printable(&snippet.text);
+                let shown = text.chars().count();
+                let before = snippet.caret.min(shown);
                 let pad: String = text
                     .chars()
                     .take(before)
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
+                let carets = self.len.min(shown.saturating_sub(before)).max(1);
                 out.push_str(&format!("{gutter} |\n"));
                 out.push_str(&format!("{number} | {text}\n"));
-                out.push_str(&format!("{gutter} | {pad}{}", "^".repeat(self.len.max(1))));
+                out.push_str(&format!("{gutter} | {pad}{}", "^".repeat(carets)));
                 if let Some(label) = &self.label {
                     out.push(' ');
-                    out.push_str(label);
+                    out.push_str(&printable(label));
                 }
                 out.push('\n');
             }
@@ -160,7 +162,7 @@ impl Diagnostic {
         }
         if let Some(help) = &self.help {
             let gutter = " ".repeat(self.line.max(1).to_string().len());
-            out.push_str(&format!("{gutter} = help: {help}\n"));
+            out.push_str(&format!("{gutter} = help: {}\n", printable(help)));
         }
         out
     }
@@ -173,7 +175,7 @@ impl Diagnostic {
                 self.severity.as_str(),
                 self.code,
                 self.file,
-                self.message
+                printable(&self.message)
             )
         } else {
             format!(
@@ -183,18 +185,87 @@ impl Diagnostic {
                 self.file,
                 self.line,
                 self.column,
-                self.message
+                printable(&self.message)
             )
         }
     }
 }
 
-/// The line with control characters other than tab replaced, so a hostile file cannot drive
-/// the terminal.
-fn printable(line: &str) -> String {
-    line.chars()
+/// Longest source line printed whole; a longer one is printed as a window around the column,
+/// so that a huge line (a minified file, a pasted blob) cannot flood the terminal.
+const LINE_CHARS: usize = 200;
+/// Characters of a long line printed, and how many of them before the column.
+const WINDOW_CHARS: usize = 120;
+const WINDOW_BEFORE: usize = 40;
+
+/// The text of one source line to print under a diagnostic.
+struct Snippet {
+    /// The line, or a window of it with `…` where it is cut.
+    text: String,
+    /// Characters of `text` before the column.
+    caret: usize,
+}
+
+impl Snippet {
+    /// Line `line` of `source` (1-based; line breaks are LF, CRLF or a lone CR, as in YAML;
+    /// a byte-order mark is not part of the first line), cut around `column` when long.
+    /// `None` when the line does not exist.
+    fn new(source: &str, line: usize, column: usize) -> Option<Snippet> {
+        let source = source.strip_prefix('\u{FEFF}').unwrap_or(source);
+        let bytes = source.as_bytes();
+        let mut start = 0;
+        for _ in 1..line {
+            let end = start
+                + bytes[start..]
+                    .iter()
+                    .position(|b| *b == b'\n' || *b == b'\r')?;
+            start = end + 1;
+            if bytes[end] == b'\r' && bytes.get(start) == Some(&b'\n') {
+                start += 1;
+            }
+        }
+        if start == source.len() && line > 1 {
+            return None;
+        }
+        let chars = || {
+            source[start..]
+                .chars()
+                .take_while(|c| *c != '\n' && *c != '\r')
+        };
+        let column = column.saturating_sub(1);
+        if chars().nth(LINE_CHARS).is_none() {
+            return Some(Snippet {
+                text: chars().collect(),
+                caret: column,
+            });
+        }
+        let from = column.saturating_sub(WINDOW_BEFORE);
+        let mut window = chars().skip(from);
+        let mut text: String = if from > 0 {
+            "…".into()
+        } else {
+            String::new()
+        };
+        text.extend(window.by_ref().take(WINDOW_CHARS));
+        if window.next().is_some() {
+            text.push('…');
+        }
+        Some(Snippet {
+            text,
+            caret: column - from + usize::from(from > 0),
+        })
+    }
+}
+
+/// The text with control characters other than tab, and the characters that reorder text
+/// (bidirectional overrides and isolates), replaced, so that a hostile file cannot drive the
+/// terminal or make what is printed read differently from what is there: the source line, and
+/// the message, label and help, which quote names and values from the file.
+fn printable(text: &str) -> String {
+    text.chars()
         .map(|c| {
-            if c.is_control() && c != '\t' {
+            let reorders = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            if (c.is_control() && c != '\t') || reorders {
                 '\u{FFFD}'
             } else {
                 c
@@ -210,6 +281,46 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
     });
 }
 
+/// Most diagnostics reported for one file; the others are summed up in one more,
+/// `too-many-diagnostics`. This bounds what a hostile file makes the compiler print.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
+/// Keeps the first [`MAX_DIAGNOSTICS`] and sums up the others in one `too-many-diagnostics`,
+/// placed where the first of them was: an error if any of them is one, else a warning (so that
+/// whether the file has errors does not change).
+pub fn cap(diagnostics: &mut Vec<Diagnostic>) {
+    if diagnostics.len() <= MAX_DIAGNOSTICS {
+        return;
+    }
+    let rest = diagnostics.split_off(MAX_DIAGNOSTICS);
+    let errors = rest.iter().filter(|d| d.is_error()).count();
+    let warnings = rest.len() - errors;
+    let count = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let what = match (errors, warnings) {
+        (e, 0) => count(e, "more error"),
+        (0, w) => count(w, "more warning"),
+        (e, w) => format!("{} and {}", count(e, "more error"), count(w, "warning")),
+    };
+    let severity = if errors > 0 {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let first = &rest[0];
+    diagnostics.push(Diagnostic {
+        file: first.file.clone(),
+        line: first.line,
+        column: first.column,
+        pointer: first.pointer.clone(),
+        ..Diagnostic::new(
+            severity,
+            "too-many-diagnostics",
+            format!("{what} from here on not shown: only the first {MAX_DIAGNOSTICS} of a file are reported"),
+        )
+        .help("fix the problems above and check again; this many usually means the file is not a connector")
+    });
+}
+
 /// Every diagnostic code, with its severity and what it means. `docs/authoring.md` lists them
 /// and a test proves each one is produced by some input.
 pub const CODES: &[(&str, Severity, &str)] = &[
@@ -218,6 +329,11 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "no-connectors",
         Severity::Error,
         "a folder holds no `*.yaml` or `*.yml` file",
+    ),
+    (
+        "file-too-large",
+        Severity::Error,
+        "a file over 1 MiB (1,048,576 bytes)",
     ),
     ("binary-file", Severity::Error, "the file is not UTF-8 text"),
     ("empty-file", Severity::Error, "the file has no content"),
@@ -246,7 +362,17 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (
         "yaml-too-large",
         Severity::Error,
-        "more than a million nodes once aliases are expanded",
+        "more than 100,000 nodes (keys, values, list items), aliases expanded",
+    ),
+    (
+        "yaml-aliases",
+        Severity::Error,
+        "aliases that expand to more than 10,000 nodes or 1 MiB of text in all",
+    ),
+    (
+        "yaml-key-too-long",
+        Severity::Error,
+        "a key whose path from the top of the file is over 512 characters",
     ),
     (
         "duplicate-key",
@@ -414,6 +540,10 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         "ambiguous-signing-key",
         Severity::Error,
         "a JWT bearer `assertion` with both `key` and `service_account`",
+    ),    (
+        "too-many-diagnostics",
+        Severity::Error,
+        "more than 100 diagnostics in one file: the others are summed up in this one (a warning when they are all warnings)",
     ),
 ];
 

@@ -37,7 +37,8 @@ pub use suggest::help as suggest_help;
 /// What compiling one file produced.
 #[derive(Debug)]
 pub struct Compiled {
-    /// Every diagnostic, sorted by position.
+    /// Every diagnostic, sorted by position; past [`diagnostic::MAX_DIAGNOSTICS`], the others
+    /// are summed up in one last `too-many-diagnostics`.
     pub diagnostics: Vec<Diagnostic>,
     /// The connector with every default written out, when it could be read.
     pub expanded: Option<Connector>,
@@ -59,15 +60,40 @@ pub struct Loaded<T> {
     pub value: T,
     /// Where each node was written.
     pub locations: yaml::Locations,
-    /// The text, without a byte-order mark.
+    /// The text as decoded: without a byte-order mark, a lone CR made a LF.
     pub text: String,
     /// Unknown keys that were reported and set aside so that the rest could be read.
     pub unknown_keys: Vec<Diagnostic>,
 }
 
-/// Decodes bytes as UTF-8 text, refusing binary files.
+/// The largest connector or instance file read, in bytes: 1 MiB (`file-too-large`). The
+/// other limits are in [`yaml`]: [`yaml::MAX_DEPTH`], [`yaml::MAX_NODES`],
+/// [`yaml::MAX_ALIAS_NODES`], [`yaml::MAX_ALIAS_BYTES`], [`yaml::MAX_KEY_PATH`].
+pub const MAX_FILE_BYTES: usize = 1 << 20;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Decodes bytes as UTF-8 text, refusing files over [`MAX_FILE_BYTES`] and binary files. The
+/// byte-order mark is dropped, and a lone carriage return becomes a line feed (YAML reads both
+/// as a line break; this keeps line numbers the same for every reader of the text).
 pub fn decode(bytes: &[u8]) -> Result<String, Box<Diagnostic>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(Box::new(
+            Diagnostic::error(
+                "file-too-large",
+                format!(
+                    "the file is {} bytes, more than the {MAX_FILE_BYTES} (1 MiB) a connector or instance file may have",
+                    bytes.len()
+                ),
+            )
+            .at("", position(bytes, MAX_FILE_BYTES))
+            .label("1 MiB is passed here")
+            .help(
+                "a connector is a few kilobytes: check that this is the right file; a large value such as a key or a certificate belongs in a file that an instance names (`file:`)",
+            ),
+        ));
+    }
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     if bytes.contains(&0) {
         return Err(Box::new(
             Diagnostic::error(
@@ -77,7 +103,13 @@ pub fn decode(bytes: &[u8]) -> Result<String, Box<Diagnostic>> {
             .help("give the path of a `.yaml` connector file"),
         ));
     }
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
+    let mut bytes = bytes.to_vec();
+    for i in 0..bytes.len() {
+        if bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
+            bytes[i] = b'\n';
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| {
         Diagnostic::error(
             "binary-file",
             format!(
@@ -88,6 +120,32 @@ pub fn decode(bytes: &[u8]) -> Result<String, Box<Diagnostic>> {
         .help("save the file as UTF-8")
         .into()
     })
+}
+
+/// The line and column (in characters, after a byte-order mark) of the byte at `offset`; line
+/// breaks are LF, CRLF or a lone CR, as in YAML.
+fn position(bytes: &[u8], offset: usize) -> Pos {
+    let mut line = 1;
+    let mut start = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    for (i, b) in bytes.iter().enumerate().take(offset) {
+        let is_break = *b == b'\n' || (*b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+        if is_break {
+            line += 1;
+            start = i + 1;
+        }
+    }
+    let column = bytes
+        .get(start..offset)
+        .unwrap_or_default()
+        .iter()
+        .filter(|b| (**b & 0xC0) != 0x80)
+        .count()
+        + 1;
+    Pos {
+        line,
+        column,
+        len: 1,
+    }
 }
 
 /// Parses, validates and deserializes a file of the given kind.
@@ -104,9 +162,7 @@ pub fn load<T: DeserializeOwned>(
     if errors.iter().any(|d| d.code != "unknown-key") {
         return Err(with_file(errors, file));
     }
-    for d in &errors {
-        remove(&mut value, &d.pointer);
-    }
+    remove(&mut value, errors.iter().map(|d| d.pointer.as_str()));
     match serde_json::from_value::<T>(value) {
         Ok(value) => Ok(Loaded {
             value,
@@ -127,7 +183,16 @@ pub fn load<T: DeserializeOwned>(
 
 /// Reads an instance file (its values are checked against the connector by the runtime).
 pub fn load_instance(file: &str, bytes: &[u8]) -> Result<Loaded<Instance>, Vec<Diagnostic>> {
-    load(Kind::Instance, file, bytes)
+    match load(Kind::Instance, file, bytes) {
+        Ok(mut loaded) => {
+            diagnostic::cap(&mut loaded.unknown_keys);
+            Ok(loaded)
+        }
+        Err(mut diagnostics) => {
+            diagnostic::cap(&mut diagnostics);
+            Err(diagnostics)
+        }
+    }
 }
 
 /// Compiles the connector file `file` whose content is `bytes`.
@@ -136,6 +201,7 @@ pub fn compile(file: &str, bytes: &[u8]) -> Compiled {
         Ok(l) => l,
         Err(mut diagnostics) => {
             diagnostic::sort(&mut diagnostics);
+            diagnostic::cap(&mut diagnostics);
             return Compiled {
                 diagnostics: with_file(diagnostics, file),
                 expanded: None,
@@ -148,8 +214,10 @@ pub fn compile(file: &str, bytes: &[u8]) -> Compiled {
     diagnostics.extend(loaded.unknown_keys);
     diagnostic::sort(&mut diagnostics);
     diagnostics.dedup();
-    let diagnostics = with_file(diagnostics, file);
-    let ir = if diagnostics.iter().any(Diagnostic::is_error) {
+    let mut diagnostics = with_file(diagnostics, file);
+    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    diagnostic::cap(&mut diagnostics);
+    let ir = if has_errors {
         None
     } else {
         Some(lower::lower(&expanded))
@@ -161,14 +229,20 @@ pub fn compile(file: &str, bytes: &[u8]) -> Compiled {
     }
 }
 
-/// Removes the node at `pointer` from `value`.
-fn remove(value: &mut serde_json::Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
-        return;
-    };
-    let key = last.replace("~1", "/").replace("~0", "~");
-    if let Some(serde_json::Value::Object(map)) = value.pointer_mut(parent) {
-        map.shift_remove(&key);
+/// Removes the nodes at `pointers` from `value`: each mapping once, in one pass.
+fn remove<'a>(value: &mut serde_json::Value, pointers: impl Iterator<Item = &'a str>) {
+    let mut by_parent: std::collections::HashMap<&str, std::collections::HashSet<String>> =
+        std::collections::HashMap::new();
+    for pointer in pointers {
+        if let Some((parent, last)) = pointer.rsplit_once('/') {
+            let key = last.replace("~1", "/").replace("~0", "~");
+            by_parent.entry(parent).or_default().insert(key);
+        }
+    }
+    for (parent, keys) in by_parent {
+        if let Some(serde_json::Value::Object(map)) = value.pointer_mut(parent) {
+            map.retain(|k, _| !keys.contains(k));
+        }
     }
 }
 

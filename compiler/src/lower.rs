@@ -3,6 +3,9 @@
 //! Runs only when the checks found no error, so every template parses and every reference
 //! resolves; nothing here reports diagnostics.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use indexmap::IndexMap;
 
 use connector_spec::auth::{self as spec_auth, ClientAuth, KeyLocation, Pkce};
@@ -59,28 +62,56 @@ fn opt(s: &Option<String>) -> Option<Template> {
     s.as_deref().map(tpl)
 }
 
-/// Variables in an order where each default follows the variables it uses.
+/// Variables in an order where each default follows the variables it uses: of those whose
+/// defaults are ready, the first declared comes first (Kahn's algorithm, linear in the number
+/// of variables and references).
 fn vars(declared: &IndexMap<String, Variable>) -> Vec<Var> {
-    let mut lowered: Vec<Var> = declared.iter().map(|(name, v)| var(name, v)).collect();
-    let mut ordered: Vec<Var> = Vec::with_capacity(lowered.len());
-    while !lowered.is_empty() {
-        let ready = lowered
-            .iter()
-            .position(|v| {
-                let deps: Vec<&str> = match &v.default {
-                    Some(Default::Template(t)) => t
-                        .refs()
-                        .filter_map(|r| match r {
-                            Ref::Vars(n) if declared.contains_key(n) => Some(n.as_str()),
-                            _ => None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                deps.iter().all(|d| ordered.iter().any(|o| o.name == *d))
-            })
-            .unwrap_or(0);
-        ordered.push(lowered.remove(ready));
+    let mut lowered: Vec<Option<Var>> = declared
+        .iter()
+        .map(|(name, v)| Some(var(name, v)))
+        .collect();
+    let n = lowered.len();
+    // For each variable, how many of the variables it uses are not placed yet; and who uses it.
+    let mut waiting = vec![0usize; n];
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, v) in lowered.iter().flatten().enumerate() {
+        let mut deps: Vec<usize> = match &v.default {
+            Some(Default::Template(t)) => t
+                .refs()
+                .filter_map(|r| match r {
+                    Ref::Vars(name) => declared.get_index_of(name.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        deps.sort_unstable();
+        deps.dedup();
+        waiting[i] = deps.len();
+        for d in deps {
+            users[d].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|i| waiting[*i] == 0).map(Reverse).collect();
+    let mut ordered: Vec<Var> = Vec::with_capacity(n);
+    while ordered.len() < n {
+        // A cycle (reported by the checks, so not lowered) would leave none ready: take the
+        // first left.
+        let i = match ready.pop() {
+            Some(Reverse(i)) => i,
+            None => (0..n).find(|i| lowered[*i].is_some()).unwrap_or_default(),
+        };
+        let Some(v) = lowered[i].take() else {
+            continue;
+        };
+        ordered.push(v);
+        for &u in &users[i] {
+            waiting[u] -= 1;
+            if waiting[u] == 0 && lowered[u].is_some() {
+                ready.push(Reverse(u));
+            }
+        }
     }
     ordered
 }

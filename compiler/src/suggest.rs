@@ -1,17 +1,37 @@
 //! "Did you mean …?" by edit distance.
 
+/// Longest word, and most candidates, for which a close name is looked for: the search costs
+/// the product of the lengths for each candidate, and a hostile file could otherwise ask for it
+/// with huge names or thousands of them.
+const MAX_WORD: usize = 64;
+const MAX_CANDIDATES: usize = 256;
+
 /// The candidate closest to `word`, if it is close enough to be a likely misspelling.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .map(|c| (distance(&word.to_lowercase(), &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    let length = word.chars().count();
+    if length > MAX_WORD {
+        return None;
+    }
+    let candidates: Vec<&str> = candidates.into_iter().take(MAX_CANDIDATES + 1).collect();
+    if candidates.len() > MAX_CANDIDATES {
+        return None;
+    }
+    let limit = (length / 3).max(1);
+    let word = word.to_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        if c.chars().count().abs_diff(length) > limit {
+            continue;
+        }
+        let d = distance(&word, &c.to_lowercase());
+        if d <= limit && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// A help text: "did you mean `x`?" when one candidate is close, else the list of valid

@@ -27,6 +27,7 @@ pub struct Usage {
 /// is used.
 pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) -> Usage {
     let mut usage = Usage::default();
+    let mut scopes = Scopes::new(ctx);
     for site in &ctx.sites {
         let pieces = match template::parse(site.text) {
             Ok(p) => p,
@@ -42,23 +43,28 @@ pub fn check(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) -> Usage {
                 continue;
             }
         };
+        let mut problems = Vec::new();
+        let mut spans = Vec::new();
         for (target, offset, len) in template::refs(&pieces) {
             record(&mut usage, site, target);
-            if let Err((message, help)) = resolve(ctx, site.place, target) {
+            if let Err((message, help)) = resolve(ctx, &mut scopes, site.place, target) {
                 // A close name is the likelier fix; else say how a key is declared.
                 let help = match help {
                     Some(h) if h.starts_with("did you mean") => Some(h),
                     other => signing_key_help(site, target).or(other),
                 };
-                let mut d = Diagnostic::error("undefined-reference", message).at(
-                    site.pointer.clone(),
-                    ctx.locs.inside(&site.pointer, ctx.source, offset, len),
-                );
-                if let Some(help) = help {
-                    d = d.help(help);
-                }
-                out.push(d);
+                problems.push((message, help));
+                spans.push((offset, len));
             }
+        }
+        let positions = ctx.locs.inside_all(&site.pointer, ctx.source, &spans);
+        for ((message, help), pos) in problems.into_iter().zip(positions) {
+            let mut d =
+                Diagnostic::error("undefined-reference", message).at(site.pointer.clone(), pos);
+            if let Some(help) = help {
+                d = d.help(help);
+            }
+            out.push(d);
         }
     }
     usage
@@ -119,11 +125,38 @@ fn record(usage: &mut Usage, site: &Site<'_>, target: &Ref) {
 
 type Problem = (String, Option<String>);
 
-/// Whether `target` exists at `place`; if not, the message and help.
-fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem> {
+/// The names a namespace holds at one place, listed once per place rather than once per
+/// reference (a file may hold thousands of references).
+struct Names {
+    list: Vec<String>,
+    set: HashSet<String>,
+}
+
+/// What `resolve` has listed so far.
+struct Scopes<'a> {
+    names: HashMap<(Namespace, Place<'a>), Names>,
+    /// The `auth.*` fields of each method.
+    fields: HashMap<&'a str, HashSet<String>>,
+}
+
+impl<'a> Scopes<'a> {
+    fn new(ctx: &Ctx<'a>) -> Self {
+        Scopes {
+            names: HashMap::new(),
+            fields: ctx
+                .connector
+                .auth
+                .iter()
+                .map(|(k, m)| (k.as_str(), auth_fields(m).into_iter().collect()))
+                .collect(),
+        }
+    }
+}
+
+/// The names of namespace `ns` at `place`, when it is available there.
+fn names(ctx: &Ctx<'_>, ns: Namespace, place: Place<'_>) -> Vec<String> {
     let c = ctx.connector;
-    let name = target.name.as_str();
-    let names: Vec<String> = match (target.ns, place) {
+    match (ns, place) {
         (Namespace::Vars, Place::ConnectorVar) => c.variables.keys().cloned().collect(),
         (Namespace::Vars, Place::Auth(m) | Place::Apply(m)) => {
             let mut v: Vec<String> = c.variables.keys().cloned().collect();
@@ -137,57 +170,40 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
                     .values()
                     .map(|m| m.variables().keys().cloned().collect()),
             ));
-            if !v.iter().any(|n| n == name) {
-                let owners: Vec<&str> = c
-                    .auth
-                    .iter()
-                    .filter(|(_, m)| m.variables().contains_key(name))
-                    .map(|(k, _)| k.as_str())
-                    .collect();
-                if !owners.is_empty() {
-                    return Err((
-                        format!("`vars.{name}` is a variable of the auth method `{}` only", owners.join("`, `")),
-                        Some(format!(
-                            "endpoints run with any auth method; declare `{name}` under the connector's `variables`"
-                        )),
-                    ));
-                }
-            }
             v
         }
         (Namespace::Auth, Place::Apply(m)) => auth_fields(&c.auth[m]),
         (Namespace::Auth, Place::Base | Place::Endpoint(_)) => {
-            let v = common(c.auth.values().map(auth_fields));
-            if !v.iter().any(|n| n == name) {
-                let owners: Vec<&str> = c
-                    .auth
-                    .iter()
-                    .filter(|(_, m)| auth_fields(m).iter().any(|f| f == name))
-                    .map(|(k, _)| k.as_str())
-                    .collect();
-                if !owners.is_empty() {
-                    return Err((
-                        format!(
-                            "`auth.{name}` is a field of the auth method `{}` only",
-                            owners.join("`, `")
-                        ),
-                        Some(
-                            "endpoints run with any auth method; give every method this field"
-                                .into(),
-                        ),
-                    ));
-                }
-            }
-            v
+            common(c.auth.values().map(auth_fields))
         }
-        (Namespace::Auth, _) => return Err((
+        (Namespace::Input, Place::Endpoint(e)) => c.endpoints[e].inputs.keys().cloned().collect(),
+        (Namespace::Page, Place::Endpoint(e)) => match &c.endpoints[e].pagination {
+            Some(p) => page_names(p).iter().map(|s| s.to_string()).collect(),
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `target` exists at `place`; if not, the message and help.
+fn resolve<'a>(
+    ctx: &Ctx<'a>,
+    scopes: &mut Scopes<'a>,
+    place: Place<'a>,
+    target: &Ref,
+) -> Result<(), Problem> {
+    let c = ctx.connector;
+    let name = target.name.as_str();
+    // Namespaces that do not exist here, whatever the name.
+    match (target.ns, place) {
+        (Namespace::Auth, Place::ConnectorVar | Place::Auth(_)) => return Err((
             format!("`auth.{name}` is not available here"),
             Some(
                 "`auth.*` fields exist after authentication: use them in `apply` and in endpoints"
                     .into(),
             ),
         )),
-        (Namespace::Input, Place::Endpoint(e)) => c.endpoints[e].inputs.keys().cloned().collect(),
+        (Namespace::Input, Place::Endpoint(_)) => {}
         (Namespace::Input, _) => {
             return Err((
                 format!("`input.{name}` is not available here"),
@@ -197,26 +213,81 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
                 ),
             ))
         }
-        (Namespace::Page, Place::Endpoint(e)) => match &c.endpoints[e].pagination {
-            Some(p) => page_names(p).iter().map(|s| s.to_string()).collect(),
-            None => {
-                return Err((
-                    format!("`page.{name}` is used but the endpoint `{e}` has no `pagination`"),
-                    Some("add `pagination:` to the endpoint, or remove the reference".into()),
-                ))
-            }
-        },
+        (Namespace::Page, Place::Endpoint(e)) if c.endpoints[e].pagination.is_none() => {
+            return Err((
+                format!("`page.{name}` is used but the endpoint `{e}` has no `pagination`"),
+                Some("add `pagination:` to the endpoint, or remove the reference".into()),
+            ))
+        }
+        (Namespace::Page, Place::Endpoint(_)) => {}
         (Namespace::Page, _) => {
             return Err((
                 format!("`page.{name}` is not available here"),
                 Some("`page.*` exists only in paginated endpoints".into()),
             ))
         }
+        _ => {}
+    }
+    // `vars` and `auth` hold the same names in every endpoint: list them once.
+    let key_place = match (target.ns, place) {
+        (Namespace::Vars | Namespace::Auth, Place::Endpoint(_)) => Place::Base,
+        _ => place,
     };
-    if names.iter().any(|n| n == name) {
+    let found = scopes
+        .names
+        .entry((target.ns, key_place))
+        .or_insert_with(|| {
+            let list = names(ctx, target.ns, place);
+            let set = list.iter().cloned().collect();
+            Names { list, set }
+        })
+        .set
+        .contains(name);
+    if found {
         return Ok(());
     }
-    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Names that exist, but only in some auth methods.
+    match (target.ns, place) {
+        (Namespace::Vars, Place::Base | Place::Endpoint(_)) => {
+            let owners: Vec<&str> = c
+                .auth
+                .iter()
+                .filter(|(_, m)| m.variables().contains_key(name))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if !owners.is_empty() {
+                return Err((
+                    format!("`vars.{name}` is a variable of the auth method `{}` only", owners.join("`, `")),
+                    Some(format!(
+                        "endpoints run with any auth method; declare `{name}` under the connector's `variables`"
+                    )),
+                ));
+            }
+        }
+        (Namespace::Auth, Place::Base | Place::Endpoint(_)) => {
+            let owners: Vec<&str> = c
+                .auth
+                .keys()
+                .filter(|k| scopes.fields[k.as_str()].contains(name))
+                .map(String::as_str)
+                .collect();
+            if !owners.is_empty() {
+                return Err((
+                    format!(
+                        "`auth.{name}` is a field of the auth method `{}` only",
+                        owners.join("`, `")
+                    ),
+                    Some("endpoints run with any auth method; give every method this field".into()),
+                ));
+            }
+        }
+        _ => {}
+    }
+    let candidates: Vec<&str> = scopes.names[&(target.ns, key_place)]
+        .list
+        .iter()
+        .map(String::as_str)
+        .collect();
     let ns = target.ns.as_str();
     let what = match target.ns {
         Namespace::Vars => "variable",
@@ -226,7 +297,7 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
     };
     let help = match suggest::did_you_mean(name, candidates.iter().copied()) {
         Some(best) => Some(format!("did you mean `{ns}.{best}`?")),
-        None => elsewhere(ctx, place, target).or_else(|| {
+        None => elsewhere(ctx, scopes, place, target).or_else(|| {
             if candidates.is_empty() {
                 Some(format!("no {what} is declared here"))
             } else {
@@ -243,7 +314,7 @@ fn resolve(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Result<(), Problem>
 }
 
 /// A hint when the name exists in another namespace.
-fn elsewhere(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Option<String> {
+fn elsewhere(ctx: &Ctx<'_>, scopes: &Scopes<'_>, place: Place<'_>, target: &Ref) -> Option<String> {
     let c = ctx.connector;
     let name = &target.name;
     let in_vars =
@@ -252,7 +323,7 @@ fn elsewhere(ctx: &Ctx<'_>, place: Place<'_>, target: &Ref) -> Option<String> {
         Place::Endpoint(e) => c.endpoints[e].inputs.contains_key(name),
         _ => false,
     };
-    let in_auth = c.auth.values().any(|m| auth_fields(m).contains(name));
+    let in_auth = scopes.fields.values().any(|f| f.contains(name));
     let alt = if in_vars && target.ns != Namespace::Vars {
         "vars"
     } else if in_inputs && target.ns != Namespace::Input {
@@ -271,7 +342,10 @@ fn common(lists: impl Iterator<Item = Vec<String>>) -> Vec<String> {
     for list in lists {
         result = Some(match result {
             None => list,
-            Some(prev) => prev.into_iter().filter(|n| list.contains(n)).collect(),
+            Some(prev) => {
+                let list: HashSet<String> = list.into_iter().collect();
+                prev.into_iter().filter(|n| list.contains(n)).collect()
+            }
         });
     }
     result.unwrap_or_default()

@@ -30,30 +30,39 @@ pub(super) fn scope<'a>(c: &'a Connector, place: Place<'_>) -> HashMap<&'a str, 
     vars
 }
 
-/// Whether `name` is a secret or its default draws on one.
+/// Whether `name` is a secret or its default draws on one. Walks the defaults with a stack of
+/// its own (a chain of thousands of variables must not overflow the thread's).
 pub(super) fn carries_secret(
     vars: &HashMap<&str, &Variable>,
     name: &str,
     seen: &mut HashSet<String>,
 ) -> bool {
-    let Some(v) = vars.get(name) else {
-        return false;
-    };
-    if v.secret {
-        return true;
+    let mut todo = vec![name.to_owned()];
+    while let Some(name) = todo.pop() {
+        let Some(v) = vars.get(name.as_str()) else {
+            continue;
+        };
+        if v.secret {
+            return true;
+        }
+        if !seen.insert(name) {
+            continue;
+        }
+        let Some(Scalar::String(s)) = &v.default else {
+            continue;
+        };
+        let Ok(pieces) = template::parse(s) else {
+            continue;
+        };
+        let mut refs: Vec<String> = template::refs(&pieces)
+            .filter(|(r, _, _)| r.ns == Namespace::Vars)
+            .map(|(r, _, _)| r.name.clone())
+            .collect();
+        // Visited in the order they are written, as the recursion did.
+        refs.reverse();
+        todo.extend(refs);
     }
-    if !seen.insert(name.to_owned()) {
-        return false;
-    }
-    let Some(Scalar::String(s)) = &v.default else {
-        return false;
-    };
-    let Ok(pieces) = template::parse(s) else {
-        return false;
-    };
-    let found = template::refs(&pieces)
-        .any(|(r, _, _)| r.ns == Namespace::Vars && carries_secret(vars, &r.name, seen));
-    found
+    false
 }
 
 /// `secret-in-url`: a secret in a URL or a query parameter ends up in access logs.

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::yaml::join;
 
 /// Where in the connector a template sits, which decides what it may reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Place<'a> {
     /// A connector variable's default: connector variables only.
     ConnectorVar,

@@ -238,8 +238,7 @@ pub fn check_cycles(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
         names.sort();
         let mut done: HashSet<String> = HashSet::new();
         for start in names {
-            let mut path: Vec<String> = Vec::new();
-            find_cycle(start, &deps, &mut path, &mut done, &mut |cycle| {
+            find_cycle(start, &deps, &mut done, &mut |cycle| {
                 let mut key = cycle.to_vec();
                 key.sort();
                 if reported.insert(key) {
@@ -264,26 +263,59 @@ pub fn check_cycles(ctx: &Ctx<'_>, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A depth-first walk of the defaults, with a stack of its own rather than recursion, so that a
+/// chain of thousands of defaults cannot overflow the thread's.
+struct Walk<'a> {
+    deps: &'a dyn Fn(&str) -> Vec<String>,
+    /// The names being visited, from the start.
+    path: Vec<String>,
+    /// Where each name of `path` is in it.
+    on_path: HashMap<String, usize>,
+    /// For each name on `path`: the names its default uses, and how many were visited.
+    stack: Vec<(Vec<String>, usize)>,
+}
+
+impl Walk<'_> {
+    fn enter(&mut self, name: &str, done: &HashSet<String>, report: &mut dyn FnMut(&[String])) {
+        if let Some(&i) = self.on_path.get(name) {
+            report(&self.path[i..]);
+            return;
+        }
+        if done.contains(name) {
+            return;
+        }
+        self.on_path.insert(name.to_owned(), self.path.len());
+        self.path.push(name.to_owned());
+        self.stack.push(((self.deps)(name), 0));
+    }
+}
+
+/// Depth-first from `start`, reporting each loop met.
 fn find_cycle(
-    name: &str,
+    start: &str,
     deps: &dyn Fn(&str) -> Vec<String>,
-    path: &mut Vec<String>,
     done: &mut HashSet<String>,
     report: &mut dyn FnMut(&[String]),
 ) {
-    if let Some(i) = path.iter().position(|p| p == name) {
-        report(&path[i..]);
-        return;
+    let mut walk = Walk {
+        deps,
+        path: Vec::new(),
+        on_path: HashMap::new(),
+        stack: Vec::new(),
+    };
+    walk.enter(start, done, report);
+    while let Some((next, visited)) = walk.stack.last_mut() {
+        if let Some(dep) = next.get(*visited).cloned() {
+            *visited += 1;
+            walk.enter(&dep, done, report);
+        } else {
+            walk.stack.pop();
+            if let Some(name) = walk.path.pop() {
+                walk.on_path.remove(&name);
+                done.insert(name);
+            }
+        }
     }
-    if done.contains(name) {
-        return;
-    }
-    path.push(name.to_owned());
-    for dep in deps(name) {
-        find_cycle(&dep, deps, path, done, report);
-    }
-    path.pop();
-    done.insert(name.to_owned());
 }
 
 /// `duplicate-name`: an auth variable that repeats a connector variable, and headers that
