@@ -82,8 +82,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, Box<Diagnostic>> {
             Diagnostic::error(
                 "file-too-large",
                 format!(
-                    "the file is {} bytes, more than the {MAX_FILE_BYTES} (1 MiB) a connector or instance file may have",
-                    bytes.len()
+                    "the file is larger than the {MAX_FILE_BYTES} bytes (1 MiB) a connector or instance file may have"
                 ),
             )
             .at("", position(bytes, MAX_FILE_BYTES))

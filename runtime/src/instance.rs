@@ -96,7 +96,7 @@ impl Connectors {
             .entry(key)
             .or_insert_with(|| {
                 let name = path.display().to_string();
-                let bytes = std::fs::read(path).map_err(|e| {
+                let bytes = crate::read_capped(path).map_err(|e| {
                     let mut d =
                         Diagnostic::error("io", format!("cannot read the connector file: {e}"));
                     d.file = name.clone();
@@ -128,7 +128,7 @@ pub fn load_with(
     connectors: &mut Connectors,
 ) -> Result<Instance, LoadError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::read_capped(path).map_err(|e| {
         LoadError::one(
             &file,
             Diagnostic::error("io", format!("cannot read the instance file: {e}")),

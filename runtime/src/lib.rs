@@ -25,3 +25,15 @@ pub mod tokens;
 pub mod value;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// Reads a connector or instance file, at most one byte more than the compiler accepts
+/// ([`compiler::MAX_FILE_BYTES`]): a huge file is refused by the compiler's `file-too-large`
+/// without being read whole into memory.
+pub fn read_capped(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(compiler::MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

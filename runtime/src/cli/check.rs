@@ -79,7 +79,7 @@ pub fn run(args: Args) -> u8 {
             vec![path.clone()]
         };
         for file in targets {
-            let bytes = match std::fs::read(&file) {
+            let bytes = match runtime::read_capped(&file) {
                 Ok(b) => b,
                 Err(e) => {
                     report(

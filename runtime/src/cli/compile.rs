@@ -21,7 +21,7 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> u8 {
     let name = args.file.display().to_string();
-    let bytes = match std::fs::read(&args.file) {
+    let bytes = match runtime::read_capped(&args.file) {
         Ok(b) => b,
         Err(e) => {
             let message = if e.kind() == std::io::ErrorKind::NotFound {
