@@ -236,6 +236,55 @@ fn assert_unmarked(what: &str, text: &str) {
     }
 }
 
+/// A connector for the sandbox with the grants the bundled sandbox connector lacks: a refresh
+/// token (rotated, and stored next to the instance), `private_key_jwt`, and a JWT bearer
+/// grant from a service-account file.
+const GRANTS: &str = r#"connector: grants
+name: Grants
+base_url: "{{ vars.base_url }}"
+variables:
+  base_url: { label: Base URL, default: http://127.0.0.1:8080 }
+auth:
+  rt:
+    type: oauth2_refresh_token
+    request: { url: "{{ vars.base_url }}/oauth/token" }
+  pk:
+    type: oauth2_client_credentials
+    request: { url: "{{ vars.base_url }}/oauth/token", client_auth: private_key_jwt }
+  sa:
+    type: oauth2_jwt_bearer
+    variables:
+      service_account: { label: Key file, secret: true, required: true }
+    assertion: { service_account: "{{ vars.service_account }}" }
+endpoints:
+  list_items:
+    url: /items
+    records: /items
+    pagination: { type: offset, limit: 50, total: /total }
+  echo:
+    url: /echo
+    query: { message: "{{ input.message }}" }
+    inputs: { message: { required: true } }
+"#;
+
+/// An instance of [`GRANTS`] with the method `auth` and the extra `values` lines.
+fn grant_instance(env: &Env, auth: &str, values: &str) -> std::path::PathBuf {
+    let client = if auth == "sa" {
+        ""
+    } else if auth == "pk" {
+        "  client_id: sandbox-client\n"
+    } else {
+        "  client_id: sandbox-client\n  client_secret: { file: secret.txt }\n"
+    };
+    env.write(
+        &format!("{auth}.yaml"),
+        &format!(
+            "connector: connectors/grants.yaml\nauth: {auth}\nvalues:\n  base_url: {}\n{client}{values}",
+            env.url()
+        ),
+    )
+}
+
 #[test]
 fn marked_secrets_never_appear_in_cli_serve_metrics_or_ir_output() {
     let env = marked();
@@ -246,6 +295,9 @@ fn marked_secrets_never_appear_in_cli_serve_metrics_or_ir_output() {
     env.write("token.txt", &format!("{}\n", c.static_token));
     env.write("rt.txt", &format!("{}\n", c.refresh_token));
     env.write("wrong.txt", &format!("{MARK}-wrong-secret\n"));
+    env.write("key.pem", sandbox::TEST_RSA_PRIVATE_KEY);
+    env.write("sa.json", &env.sandbox.service_account_json());
+    env.write("connectors/grants.yaml", GRANTS);
     let client = "  client_id: sandbox-client\n  client_secret: { file: secret.txt }\n";
     let instances = [
         env.sandbox_instance("cc", "client_credentials", client),
@@ -271,6 +323,9 @@ fn marked_secrets_never_appear_in_cli_serve_metrics_or_ir_output() {
             "client_credentials",
             "  client_id: sandbox-client\n  client_secret: { file: wrong.txt }\n",
         ),
+        grant_instance(&env, "rt", "  refresh_token: { file: rt.txt }\n"),
+        grant_instance(&env, "pk", "  private_key: { file: key.pem }\n"),
+        grant_instance(&env, "sa", "  service_account: { file: sa.json }\n"),
     ];
     let trace = [("RUST_LOG", "trace")];
     let mut text = String::new();
@@ -288,6 +343,16 @@ fn marked_secrets_never_appear_in_cli_serve_metrics_or_ir_output() {
             text.push_str(&stderr(&out));
         }
     }
+    // The grants worked (their outputs above are not failures): each authenticates, and the
+    // refresh token was rotated and stored.
+    for name in ["rt", "pk", "sa"] {
+        let p = env.dir.0.join(format!("{name}.yaml"));
+        let out = env.cli(&["auth", p.to_str().unwrap()], &trace);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        text.push_str(&stdout(&out));
+        text.push_str(&stderr(&out));
+    }
+    assert!(env.dir.0.join("rt.state.json").exists());
     // A server that echoes the secret back in its error is scrubbed.
     env.sandbox.add_fault(sandbox::Fault {
         status: Some(400),
@@ -360,7 +425,7 @@ fn marked_secrets_never_appear_in_cli_serve_metrics_or_ir_output() {
         let http = reqwest::Client::new();
         let mut answers = String::new();
         let ids = [
-            "cc", "pw", "session", "key", "basic", "bearer", "wrong", "nope",
+            "cc", "pw", "session", "key", "basic", "bearer", "wrong", "rt", "pk", "sa", "nope",
         ];
         for id in ids {
             for (path, body) in [
