@@ -162,11 +162,7 @@ impl Locations {
         spans: &[(usize, usize)],
     ) -> Vec<Pos> {
         let mut out = vec![start; spans.len()];
-        let Some(text) = self
-            .line_starts
-            .get(start.line - 1)
-            .and_then(|from| source.get(*from..))
-        else {
+        let Some(text) = self.from_line(source, start.line) else {
             return out;
         };
         let mut lines = text.lines().enumerate();
@@ -212,15 +208,18 @@ impl Locations {
         out
     }
 
+    /// The source from the start of `line` (1-based) to its end.
+    fn from_line<'s>(&self, source: &'s str, line: usize) -> Option<&'s str> {
+        self.line_starts
+            .get(line.checked_sub(1)?)
+            .and_then(|from| source.get(*from..))
+    }
+
     /// Spans inside a literal block scalar: its span starts at its content, at the block's
     /// indentation, and each line of content is one line of the string.
     fn literal(&self, start: Pos, source: &str, spans: &[(usize, usize)]) -> Vec<Pos> {
         let mut out = vec![start; spans.len()];
-        let Some(text) = self
-            .line_starts
-            .get(start.line - 1)
-            .and_then(|from| source.get(*from..))
-        else {
+        let Some(text) = self.from_line(source, start.line) else {
             return out;
         };
         let mut lines = text.lines().enumerate();
