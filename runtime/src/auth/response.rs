@@ -84,7 +84,11 @@ pub fn json_body(resp: &Incoming, what: &str, place: &str) -> Result<serde_json:
             }
             if !(200..300).contains(&resp.status) {
                 return Err(Error::new(
-                    ErrorKind::AuthRejected,
+                    if outage(resp.status) {
+                        ErrorKind::Status
+                    } else {
+                        ErrorKind::AuthRejected
+                    },
                     format!("{place}: {what} answered {}", resp.status_text()),
                 )
                 .with_status(resp.status));
@@ -92,7 +96,9 @@ pub fn json_body(resp: &Incoming, what: &str, place: &str) -> Result<serde_json:
             Ok(v)
         }
         _ if !(200..300).contains(&resp.status) => Err(Error::new(
-            if resp.status == 401 || resp.status == 403 {
+            if outage(resp.status) {
+                ErrorKind::Status
+            } else if resp.status == 401 || resp.status == 403 {
                 ErrorKind::AuthRejected
             } else {
                 ErrorKind::AuthResponse
@@ -148,8 +154,14 @@ fn rejected(
         "unsupported_grant_type" => "; the server does not offer this grant",
         _ => "",
     };
+    // An outage (429, 5xx) is not a refusal of the credentials, even with an RFC 6749 body.
+    let kind = if outage(resp.status) {
+        ErrorKind::Status
+    } else {
+        ErrorKind::AuthRejected
+    };
     Error::new(
-        ErrorKind::AuthRejected,
+        kind,
         format!(
             "{place}: {what} refused the request ({}): {code}{description}{advice}",
             resp.status_text()
@@ -289,4 +301,10 @@ mod tests {
         assert_eq!(r["data"]["token"], json!("<redacted string(11)>"));
         assert_eq!(r["token_type"], json!("bearer"));
     }
+}
+
+/// Whether a status says the server is unavailable or overloaded (429, 5xx) rather than that
+/// it refused the request.
+fn outage(status: u16) -> bool {
+    status == 429 || status >= 500
 }
