@@ -162,7 +162,7 @@ impl Locations {
         spans: &[(usize, usize)],
     ) -> Vec<Pos> {
         let mut out = vec![start; spans.len()];
-        let Some(text) = self.from_line(source, start.line) else {
+        let Some(text) = self.line_onwards(source, start.line) else {
             return out;
         };
         let mut lines = text.lines().enumerate();
@@ -209,7 +209,7 @@ impl Locations {
     }
 
     /// The source from the start of `line` (1-based) to its end.
-    fn from_line<'s>(&self, source: &'s str, line: usize) -> Option<&'s str> {
+    fn line_onwards<'s>(&self, source: &'s str, line: usize) -> Option<&'s str> {
         self.line_starts
             .get(line.checked_sub(1)?)
             .and_then(|from| source.get(*from..))
@@ -219,7 +219,7 @@ impl Locations {
     /// indentation, and each line of content is one line of the string.
     fn literal(&self, start: Pos, source: &str, spans: &[(usize, usize)]) -> Vec<Pos> {
         let mut out = vec![start; spans.len()];
-        let Some(text) = self.from_line(source, start.line) else {
+        let Some(text) = self.line_onwards(source, start.line) else {
             return out;
         };
         let mut lines = text.lines().enumerate();
