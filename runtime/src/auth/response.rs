@@ -255,6 +255,12 @@ pub fn redacted(doc: &serde_json::Value, secrets: &[&Secret]) -> serde_json::Val
     walk(doc, None, secrets)
 }
 
+/// Whether a status says the server is unavailable or overloaded (429, 5xx) rather than that
+/// it refused the request.
+fn outage(status: u16) -> bool {
+    status == 429 || status >= 500
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,10 +307,4 @@ mod tests {
         assert_eq!(r["data"]["token"], json!("<redacted string(11)>"));
         assert_eq!(r["token_type"], json!("bearer"));
     }
-}
-
-/// Whether a status says the server is unavailable or overloaded (429, 5xx) rather than that
-/// it refused the request.
-fn outage(status: u16) -> bool {
-    status == 429 || status >= 500
 }
