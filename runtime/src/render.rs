@@ -34,6 +34,11 @@ pub fn text(t: &Template, scope: &Scope<'_>) -> String {
     out
 }
 
+/// Renders an optional template as plain text; `""` when there is none.
+pub fn opt_text(t: &Option<Template>, scope: &Scope<'_>) -> String {
+    t.as_ref().map(|t| text(t, scope)).unwrap_or_default()
+}
+
 /// Whether the template uses a secret value (so that what it renders must not be shown).
 pub fn uses_secret(t: &Template, scope: &Scope<'_>) -> bool {
     t.refs()

@@ -92,9 +92,7 @@ pub fn sign(
     what: &str,
 ) -> Result<Secret> {
     let text = |t: &Option<compiler::ir::Template>| {
-        t.as_ref()
-            .map(|t| render::text(t, scope))
-            .filter(|s| !s.is_empty())
+        Some(render::opt_text(t, scope)).filter(|s| !s.is_empty())
     };
     let issuer = text(&jwt.issuer).or(defaults.issuer.map(str::to_owned));
     let Some(issuer) = issuer.filter(|s| !s.is_empty()) else {

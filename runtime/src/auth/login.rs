@@ -92,11 +92,7 @@ pub async fn login(
         None
     };
     {
-        let client_id = o
-            .client_id
-            .as_ref()
-            .map(|t| render::text(t, &scope))
-            .unwrap_or_default();
+        let client_id = render::opt_text(&o.client_id, &scope);
         let mut q = authorize.query_pairs_mut();
         q.append_pair("response_type", "code");
         q.append_pair("client_id", &client_id);

@@ -309,8 +309,7 @@ pub fn cache_key(instance: &Instance) -> String {
     put(&instance.auth_name);
     if shared_sign_in(instance) {
         put("shared");
-        let digest = h.finalize();
-        return digest.iter().map(|b| format!("{b:02x}")).collect();
+        return hex(&h.finalize());
     }
     let scope = Scope {
         vars: Some(&instance.vars),
@@ -336,8 +335,12 @@ pub fn cache_key(instance: &Instance) -> String {
             put(&v.to_string());
         }
     }
-    let digest = h.finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
+}
+
+/// Lowercase hexadecimal of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether the instance's method is an authorization code grant whose sign-in is shared by

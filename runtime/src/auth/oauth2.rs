@@ -42,13 +42,21 @@ pub struct Endpoints {
     pub pkce_unsupported: bool,
 }
 
+impl Endpoints {
+    /// The default `aud` of assertions: the token endpoint without its query.
+    fn token_audience(&self) -> String {
+        let mut u = self.token.clone();
+        u.set_query(None);
+        u.set_fragment(None);
+        u.to_string()
+    }
+}
+
 /// Finds the endpoints: written in the connector, given by a service-account key file, or
 /// discovered from the `issuer`.
 pub async fn endpoints(o: &OAuth2, http: &Http, scope: &Scope<'_>) -> Result<Endpoints> {
     let text = |t: &Option<compiler::ir::Template>| {
-        t.as_ref()
-            .map(|t| render::text(t, scope))
-            .filter(|s| !s.is_empty())
+        Some(render::opt_text(t, scope)).filter(|s| !s.is_empty())
     };
     let service_account = match o
         .assertion
@@ -156,7 +164,7 @@ pub async fn fetch(
     match o.grant {
         Grant::RefreshToken => {
             let given = instance.vars.get("refresh_token").map(|v| v.as_text());
-            let seed = state::seed(given.as_deref());
+            let seed = state::instance_seed(instance);
             let stored = store.load(&seed).await?;
             let mut vars;
             let scope = match &stored {
@@ -246,12 +254,7 @@ pub async fn token(
         AUTH_MAX_BYTES,
     )?;
     req.configurable = false;
-    let text = |t: &Option<compiler::ir::Template>| {
-        t.as_ref()
-            .map(|t| render::text(t, scope))
-            .unwrap_or_default()
-    };
-    let client_id = text(&o.client_id);
+    let client_id = render::opt_text(&o.client_id, scope);
     let public = matches!(ep.client_auth, ClientAuth::None | ClientAuth::PrivateKeyJwt);
     let mut form: Vec<(String, String)> = Vec::new();
     match exchange {
@@ -306,14 +309,7 @@ fn authenticate_client(
     req: &mut Outgoing,
     form: &mut Vec<(String, String)>,
 ) -> Result<()> {
-    let secret = || {
-        Secret::new(
-            o.client_secret
-                .as_ref()
-                .map(|t| render::text(t, scope))
-                .unwrap_or_default(),
-        )
-    };
+    let secret = || Secret::new(render::opt_text(&o.client_secret, scope));
     match ep.client_auth {
         ClientAuth::Basic => {
             // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
@@ -358,11 +354,7 @@ pub async fn revoke(
     req.max_bytes = AUTH_MAX_BYTES;
     req.configurable = false;
     req.header("Accept", "application/json")?;
-    let client_id = o
-        .client_id
-        .as_ref()
-        .map(|t| render::text(t, scope))
-        .unwrap_or_default();
+    let client_id = render::opt_text(&o.client_id, scope);
     let mut form = vec![
         ("token".to_owned(), token.expose().to_owned()),
         ("token_type_hint".to_owned(), hint.to_owned()),
@@ -444,19 +436,8 @@ fn client_assertion(
             "`client_auth: private_key_jwt` needs `client_assertion: { key: ... }`",
         ));
     };
-    let key = Secret::new(
-        j.key
-            .as_ref()
-            .map(|t| render::text(t, scope))
-            .unwrap_or_default(),
-    );
-    let aud = ep
-        .token
-        .as_str()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let key = Secret::new(render::opt_text(&j.key, scope));
+    let aud = ep.token_audience();
     jwt::sign(
         j,
         &key,
@@ -479,34 +460,18 @@ fn bearer_assertion(o: &OAuth2, ep: &Endpoints, scope: &Scope<'_>) -> Result<Sec
             "the `oauth2_jwt_bearer` method needs `assertion:`",
         ));
     };
-    let aud = match &ep.service_account {
-        Some(sa) => sa.token_uri.clone(),
-        None => None,
-    }
-    .unwrap_or_else(|| {
-        ep.token
-            .as_str()
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    });
+    let aud = ep
+        .service_account
+        .as_ref()
+        .and_then(|sa| sa.token_uri.clone())
+        .unwrap_or_else(|| ep.token_audience());
     let (key, issuer, kid) = match &ep.service_account {
         Some(sa) => (
             sa.private_key.clone(),
             Some(sa.client_email.as_str()),
             sa.private_key_id.as_deref(),
         ),
-        None => (
-            Secret::new(
-                j.key
-                    .as_ref()
-                    .map(|t| render::text(t, scope))
-                    .unwrap_or_default(),
-            ),
-            None,
-            None,
-        ),
+        None => (Secret::new(render::opt_text(&j.key, scope)), None, None),
     };
     jwt::sign(
         j,
@@ -600,11 +565,7 @@ fn read_token(
         .map(|(n, t)| (n.as_str(), key(t)))
         .collect();
     response::map_fields(doc, extra, &mut fields);
-    let requested = o
-        .scope
-        .as_ref()
-        .map(|t| render::text(t, scope))
-        .unwrap_or_default();
+    let requested = render::opt_text(&o.scope, scope);
     let missing = response::missing_scopes(&requested, granted);
     if !missing.is_empty() {
         let msg = format!(

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use compiler::ir::{Flow, Grant};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
@@ -60,10 +61,22 @@ pub struct Store {
 pub fn seed(given: Option<&str>) -> String {
     match given {
         None | Some("") => String::new(),
-        Some(t) => {
-            let d = sha2::Sha256::digest(t.as_bytes());
-            d.iter().map(|b| format!("{b:02x}")).collect()
-        }
+        Some(t) => super::hex(&sha2::Sha256::digest(t.as_bytes())),
+    }
+}
+
+/// The seed `instance`'s stored state is tied to: for the refresh token grant, the refresh
+/// token its file gives; for the others, none.
+pub fn instance_seed(instance: &Instance) -> String {
+    match &instance.auth().flow {
+        Flow::Oauth2(o) if o.grant == Grant::RefreshToken => seed(
+            instance
+                .vars
+                .get("refresh_token")
+                .map(|v| v.as_text())
+                .as_deref(),
+        ),
+        _ => String::new(),
     }
 }
 

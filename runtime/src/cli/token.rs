@@ -55,25 +55,13 @@ pub fn run(args: Args) -> u8 {
     })
 }
 
-/// The seed of the instance's stored state: the refresh token grant's is tied to the token
-/// the instance file gives.
-fn seed(instance: &runtime::instance::Instance) -> String {
-    match &instance.auth().flow {
-        Flow::Oauth2(o) if o.grant == Grant::RefreshToken => state::seed(
-            instance
-                .vars
-                .get("refresh_token")
-                .map(|v| v.as_text())
-                .as_deref(),
-        ),
-        _ => String::new(),
-    }
-}
-
 async fn show(conn: &runtime::run::Connection) -> runtime::error::Result<()> {
     let auth = conn.authenticator();
     let instance = auth.instance();
-    let stored = auth.store().load_stored(&seed(instance)).await?;
+    let stored = auth
+        .store()
+        .load_stored(&state::instance_seed(instance))
+        .await?;
     let doc = serde_json::json!({
         "instance": instance.id,
         "connector": instance.ir.connector,
@@ -132,7 +120,11 @@ async fn revoke(conn: &runtime::run::Connection) -> runtime::error::Result<()> {
             .map(|v| runtime::secret::Secret::new(v.as_text().into_owned())),
         _ => None,
     };
-    let stored = auth.store().load(&seed(instance)).await?.or(given);
+    let stored = auth
+        .store()
+        .load(&state::instance_seed(instance))
+        .await?
+        .or(given);
     let ep = oauth2::endpoints(o, auth.http(), &scope).await?;
     match (&ep.revocation, &stored) {
         (Some(url), Some(rt)) => {
