@@ -14,7 +14,7 @@ use base64::Engine as _;
 use runtime::auth::Credentials;
 use runtime::resolve::Given;
 use runtime::run::Connection;
-use runtime::{Error, ErrorKind};
+use runtime::ErrorKind;
 use sandbox::{Config, Fault, SeenRequest};
 use support::{stderr, stdout, Env};
 
@@ -65,22 +65,6 @@ fn the_token_request(env: &Env) -> SeenRequest {
 /// Fetches credentials now.
 fn authenticate(env: &Env, conn: &Connection) -> runtime::Result<Arc<Credentials>> {
     env.rt.block_on(conn.authenticate())
-}
-
-fn auth_ok(env: &Env, instance: &Path) -> (Connection, Arc<Credentials>) {
-    let conn = env.connect(instance);
-    match authenticate(env, &conn) {
-        Ok(c) => (conn, c),
-        Err(e) => panic!("authentication failed: {e}"),
-    }
-}
-
-fn auth_err(env: &Env, instance: &Path) -> Error {
-    let conn = env.connect(instance);
-    match authenticate(env, &conn) {
-        Ok(c) => panic!("authentication succeeded: {:?}", c.fields),
-        Err(e) => e,
-    }
 }
 
 /// The exposed value of a secret `auth.*` field.
@@ -275,7 +259,7 @@ fn client_auth_basic_raw_sends_the_secret_unencoded() {
         &cc_method("      client_auth: basic_raw\n"),
         CLIENT,
     );
-    let e = auth_err(&env, &inst);
+    let e = env.auth_err(&inst);
     let req = the_token_request(&env);
     assert_eq!(
         req.header("authorization"),
@@ -353,7 +337,7 @@ fn client_auth_none_sends_only_the_client_id() {
         "    type: oauth2_password\n    request:\n      url: \"{{ vars.base_url }}/oauth/token\"\n      client_auth: none\n",
         "  client_id: sandbox-client\n  username: demo\n  password: { file: pw.txt }\n",
     );
-    let e = auth_err(&env, &inst);
+    let e = env.auth_err(&inst);
     let req = the_token_request(&env);
     assert_eq!(req.header("authorization"), None);
     let fields = form_fields(&req.body);
@@ -408,7 +392,7 @@ fn password_grant() {
 
     // A wrong password is the server's invalid_grant, quoted.
     env.write("password.txt", "not-demo-password\n");
-    let e = auth_err(&env, &inst);
+    let e = env.auth_err(&inst);
     assert_eq!(e.kind(), ErrorKind::AuthRejected);
     assert_contains(
         e.message(),
@@ -483,7 +467,7 @@ fn custom_method_with_a_missing_field_names_it() {
         method,
         "  username: demo\n  password: { file: password.txt }\n",
     );
-    let e = auth_err(&env, &inst);
+    let e = env.auth_err(&inst);
     assert_eq!(e.kind(), ErrorKind::AuthResponse);
     assert_contains(
         e.message(),
@@ -600,7 +584,7 @@ fn api_key_in_the_query() {
 /// it. Returns the credentials and the Authorization header the API saw.
 fn lenient(env: &Env, instance: &Path, body: &str) -> (Arc<Credentials>, String) {
     token_body(env, body);
-    let (conn, creds) = auth_ok(env, instance);
+    let (conn, creds) = env.auth_ok(instance);
     let (records, stats) = env.call(&conn, "echo", &[("message", "hi")]).unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(stats.token_requests, 0, "the cached token is used");
@@ -722,7 +706,7 @@ fn token_under_another_key_or_a_json_pointer() {
 fn a_200_without_the_token_names_the_key_and_the_keys_present() {
     let env = Env::new();
     token_body(&env, r#"{"token": "abc-123-xyz", "expires_in": 3600}"#);
-    let e = auth_err(&env, &env.client_credentials());
+    let e = env.auth_err(&env.client_credentials());
     assert_eq!(e.kind(), ErrorKind::AuthResponse);
     assert_contains(
         e.message(),
@@ -742,7 +726,7 @@ fn a_200_with_an_error_member_is_a_rejection() {
         &env,
         r#"{"error": "temporarily_unavailable", "error_description": "Try again in a minute"}"#,
     );
-    let e = auth_err(&env, &env.client_credentials());
+    let e = env.auth_err(&env.client_credentials());
     assert_eq!(e.kind(), ErrorKind::AuthRejected);
     assert_eq!(e.status(), Some(200));
     assert_contains(
@@ -761,7 +745,7 @@ fn oauth_errors_quote_the_server() {
         "client_credentials",
         "  client_id: sandbox-client\n  client_secret: { file: wrong.txt }\n",
     );
-    let e = auth_err(&env, &inst);
+    let e = env.auth_err(&inst);
     assert_eq!((e.kind(), e.status()), (ErrorKind::AuthRejected, Some(401)));
     assert_contains(
         e.message(),
@@ -781,7 +765,7 @@ fn oauth_errors_quote_the_server() {
         &format!("{CLIENT}  scope: \"nope:x\"\n"),
     );
     env.write("secret.txt", &format!("{SECRET}\n"));
-    let e = auth_err(&env, &inst);
+    let e = env.auth_err(&inst);
     assert_eq!(
         field(&form_fields(&the_token_request(&env).body), "scope"),
         Some("nope:x")
@@ -803,7 +787,7 @@ fn oauth_errors_quote_the_server() {
         &format!("{CLIENT}  grant_type: device_code\n"),
     );
     env.write("secret.txt", &format!("{SECRET}\n"));
-    let e = auth_err(&env, &inst);
+    let e = env.auth_err(&inst);
     assert_eq!((e.kind(), e.status()), (ErrorKind::AuthRejected, Some(400)));
     assert_contains(
         e.message(),
@@ -823,7 +807,7 @@ fn a_non_json_200_says_so_with_its_content_type() {
         content_type: Some("text/html; charset=utf-8".to_owned()),
         ..Fault::new("/oauth/token")
     });
-    let e = auth_err(&env, &env.client_credentials());
+    let e = env.auth_err(&env.client_credentials());
     assert_eq!(e.kind(), ErrorKind::AuthResponse);
     assert_contains(
         e.message(),
@@ -839,7 +823,7 @@ fn a_503_is_retried() {
         status: Some(503),
         ..Fault::new("/oauth/token")
     });
-    let (conn, creds) = auth_ok(&env, &env.client_credentials());
+    let (conn, creds) = env.auth_ok(&env.client_credentials());
     assert_eq!(
         secret_field(&creds, "access_token"),
         env.sandbox.issued()[0]
@@ -880,7 +864,7 @@ fn scope_drift_warns_or_fails_when_strict() {
         &format!("{CLIENT}  scope: \"items:read admin\"\n"),
     );
     env.write("secret.txt", &format!("{SECRET}\n"));
-    let (_, creds) = auth_ok(&env, &inst);
+    let (_, creds) = env.auth_ok(&inst);
     assert_eq!(plain_field(&creds, "scope"), "items:read");
     assert_eq!(creds.warnings.len(), 1, "{:?}", creds.warnings);
     assert_contains(&creds.warnings[0], &["`admin`", "granted `items:read`"]);
@@ -896,7 +880,7 @@ fn scope_drift_warns_or_fails_when_strict() {
         &cc_method("    scope_check: strict\n"),
         &format!("{CLIENT}  scope: \"items:read admin\"\n"),
     );
-    let e = auth_err(&env, &inst);
+    let e = env.auth_err(&inst);
     assert_eq!(e.kind(), ErrorKind::AuthRejected);
     assert_contains(e.message(), &["`admin`", "scope_check: strict"]);
 
@@ -908,7 +892,7 @@ fn scope_drift_warns_or_fails_when_strict() {
         &cc_method("    scope_check: strict\n"),
         &format!("{CLIENT}  scope: \"items:read events:read\"\n"),
     );
-    let (_, creds) = auth_ok(&env, &inst);
+    let (_, creds) = env.auth_ok(&inst);
     assert!(creds.warnings.is_empty(), "{:?}", creds.warnings);
     assert_eq!(plain_field(&creds, "scope"), "items:read events:read");
 }
@@ -1078,7 +1062,7 @@ fn server_text_that_echoes_a_secret_is_scrubbed() {
         })
         .to_string(),
     );
-    let e = auth_err(&env, &env.client_credentials());
+    let e = env.auth_err(&env.client_credentials());
     assert_contains(
         e.message(),
         &[
@@ -1096,7 +1080,7 @@ fn a_non_bearer_token_type_is_a_warning() {
         &env,
         r#"{"access_token": "sandbox-static-token", "token_type": "mac", "expires_in": 3600}"#,
     );
-    let (_, creds) = auth_ok(&env, &env.client_credentials());
+    let (_, creds) = env.auth_ok(&env.client_credentials());
     assert_eq!(plain_field(&creds, "token_type"), "mac");
     assert_eq!(creds.warnings.len(), 1, "{:?}", creds.warnings);
     assert_contains(&creds.warnings[0], &["`mac`", "not Bearer"]);

@@ -63,26 +63,6 @@ fn token_url() -> &'static str {
     "      url: \"{{ vars.base_url }}/oauth/token\"\n"
 }
 
-fn authenticate(env: &Env, conn: &Connection) -> runtime::Result<Arc<Credentials>> {
-    env.rt.block_on(conn.authenticate())
-}
-
-fn auth_ok(env: &Env, path: &Path) -> (Connection, Arc<Credentials>) {
-    let conn = env.connect(path);
-    match authenticate(env, &conn) {
-        Ok(c) => (conn, c),
-        Err(e) => panic!("authentication failed: {e}"),
-    }
-}
-
-fn auth_err(env: &Env, path: &Path) -> String {
-    let conn = env.connect(path);
-    match authenticate(env, &conn) {
-        Ok(_) => panic!("authentication succeeded"),
-        Err(e) => e.to_string(),
-    }
-}
-
 fn seen(env: &Env, path: &str) -> Vec<SeenRequest> {
     env.sandbox
         .requests()
@@ -153,7 +133,7 @@ fn private_key_jwt_signs_a_fresh_assertion_per_request() {
         &pkjwt_method("    client_assertion:\n      kid: sandbox-rsa\n"),
         PKJWT_VALUES,
     );
-    let (conn, _) = auth_ok(&env, &path);
+    let (conn, _) = env.auth_ok(&path);
     // A second token request signs a new assertion (the sandbox refuses a reused `jti`).
     env.rt.block_on(conn.authenticator().refresh()).unwrap();
     let reqs = seen(&env, "/oauth/token");
@@ -197,14 +177,14 @@ fn private_key_jwt_with_es256_and_ps256() {
         &pkjwt_method("    client_assertion:\n      algorithm: ES256\n      kid: sandbox-ec\n"),
         PKJWT_VALUES,
     );
-    auth_ok(&env, &path);
+    env.auth_ok(&path);
     let path = instance(
         &env,
         "ps",
         &pkjwt_method("    client_assertion:\n      algorithm: PS256\n"),
         "  client_id: sandbox-client\n  private_key: { file: rsa.pem }\n",
     );
-    auth_ok(&env, &path);
+    env.auth_ok(&path);
     let algs: Vec<String> = seen(&env, "/oauth/token")
         .iter()
         .map(|r| jwt_parts(&field(&r.body, "client_assertion").unwrap()).0["alg"].to_string())
@@ -218,7 +198,7 @@ fn private_key_jwt_failures_are_clear() {
     // A key the server does not know.
     env.write("key.pem", sandbox::TEST_UNREGISTERED_RSA_PRIVATE_KEY);
     let path = instance(&env, "unknown", &pkjwt_method(""), PKJWT_VALUES);
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["invalid_client", "signature"]);
 
     // The wrong audience.
@@ -229,7 +209,7 @@ fn private_key_jwt_failures_are_clear() {
         &pkjwt_method("    client_assertion:\n      audience: https://elsewhere.example/token\n"),
         PKJWT_VALUES,
     );
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(
         &e,
         &["invalid_client", "aud", "https://elsewhere.example/token"],
@@ -239,13 +219,13 @@ fn private_key_jwt_failures_are_clear() {
     env.write("key.pem", sandbox::TEST_EC_PRIVATE_KEY);
     env.sandbox.clear_requests();
     let path = instance(&env, "alg", &pkjwt_method(""), PKJWT_VALUES);
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["not an RSA private key", "RS256"]);
     assert!(seen(&env, "/oauth/token").is_empty());
 
     // Not a PEM at all; the text is not quoted.
     env.write("key.pem", "not-a-key-at-all-1234");
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["not PEM"]);
     assert!(!e.contains("not-a-key-at-all-1234"));
 }
@@ -255,7 +235,7 @@ fn a_replayed_client_assertion_is_refused_by_the_server() {
     let env = Env::new();
     env.write("key.pem", sandbox::TEST_RSA_PRIVATE_KEY);
     let path = instance(&env, "pk", &pkjwt_method(""), PKJWT_VALUES);
-    auth_ok(&env, &path);
+    env.auth_ok(&path);
     let body = seen(&env, "/oauth/token")[0].body.clone();
     let replay = env.rt.block_on(async {
         reqwest::Client::new()
@@ -284,7 +264,7 @@ fn jwt_bearer_with_a_service_account_file() {
         "    type: oauth2_jwt_bearer\n    assertion:\n      service_account: \"{{ vars.service_account }}\"\n    variables:\n      service_account:\n        label: Key file\n        secret: true\n        required: true\n",
         "  service_account: { file: sa.json }\n  scope: items:read events:read\n  subject: demo@sandbox.test\n",
     );
-    let (conn, creds) = auth_ok(&env, &path);
+    let (conn, creds) = env.auth_ok(&path);
     assert!(!secret_field(&creds, "access_token").is_empty());
     let r = &seen(&env, "/oauth/token")[0];
     assert_eq!(
@@ -341,7 +321,7 @@ fn jwt_bearer_failures_are_clear() {
     );
     let method = "    type: oauth2_jwt_bearer\n    assertion:\n      service_account: \"{{ vars.service_account }}\"\n    variables:\n      service_account:\n        label: Key file\n        secret: true\n        required: true\n";
     let path = instance(&env, "sa", method, "  service_account: { file: sa.json }\n");
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["service-account key file", "no `private_key`"]);
     // Signed by a key the server does not trust for that issuer.
     let doc: serde_json::Value = serde_json::from_str(&env.sandbox.service_account_json()).unwrap();
@@ -351,7 +331,7 @@ fn jwt_bearer_failures_are_clear() {
         sandbox::TEST_UNREGISTERED_RSA_PRIVATE_KEY.into(),
     );
     env.write("sa.json", &serde_json::Value::Object(doc).to_string());
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["invalid_grant"]);
     assert!(!e.contains("BEGIN"));
 }
@@ -375,7 +355,7 @@ fn rt_env(config: Config) -> (Env, PathBuf) {
 fn a_rotated_refresh_token_is_stored_and_used_after_a_restart() {
     let (env, path) = rt_env(Config::default());
     let state = env.dir.0.join("rt.state.json");
-    let (_, first) = auth_ok(&env, &path);
+    let (_, first) = env.auth_ok(&path);
     let rotated = secret_field(&first, "refresh_token");
     assert_ne!(rotated, env.sandbox.config().refresh_token);
     // Stored, readable by the owner only, holding the new token.
@@ -389,7 +369,7 @@ fn a_rotated_refresh_token_is_stored_and_used_after_a_restart() {
     }
     // A new process (a new connection) uses the stored token, not the spent one.
     for _ in 0..3 {
-        let (_, c) = auth_ok(&env, &path);
+        let (_, c) = env.auth_ok(&path);
         assert!(std::fs::read_to_string(&state)
             .unwrap()
             .contains(&secret_field(&c, "refresh_token")));
@@ -413,7 +393,7 @@ fn a_rotated_refresh_token_is_stored_and_used_after_a_restart() {
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     record["refresh_token"] = "not-a-valid-token".into();
     std::fs::write(&state, record.to_string()).unwrap();
-    auth_ok(&env, &path);
+    env.auth_ok(&path);
     let last = seen(&env, "/oauth/token").pop().unwrap();
     assert_eq!(
         field(&last.body, "refresh_token").as_deref(),
@@ -422,7 +402,7 @@ fn a_rotated_refresh_token_is_stored_and_used_after_a_restart() {
 
     // Without the stored state the spent token is sent, and refused clearly.
     std::fs::remove_file(&state).unwrap();
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(
         &e,
         &["invalid_grant", "already used", "new `refresh_token`"],
@@ -442,8 +422,8 @@ fn without_rotation_the_old_refresh_token_stays() {
         rotate_refresh_tokens: false,
         ..Config::default()
     });
-    auth_ok(&env, &path);
-    auth_ok(&env, &path);
+    env.auth_ok(&path);
+    env.auth_ok(&path);
     assert!(!env.dir.0.join("rt.state.json").exists());
     for r in seen(&env, "/oauth/token") {
         assert_eq!(
@@ -471,7 +451,7 @@ fn the_token_url_is_discovered_from_the_issuer() {
     let env = Env::new();
     with_secret(&env);
     let path = instance(&env, "d", &cc_issuer(""), CC_VALUES);
-    auth_ok(&env, &path);
+    env.auth_ok(&path);
     let paths: Vec<String> = env
         .sandbox
         .requests()
@@ -493,7 +473,7 @@ fn discovery_falls_back_to_openid_configuration_and_picks_a_supported_client_aut
     });
     with_secret(&env);
     let path = instance(&env, "d", &cc_issuer(""), CC_VALUES);
-    auth_ok(&env, &path);
+    env.auth_ok(&path);
     let reqs = env.sandbox.requests();
     let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
@@ -521,7 +501,7 @@ fn an_issuer_mismatch_is_refused() {
     });
     with_secret(&env);
     let path = instance(&env, "d", &cc_issuer(""), CC_VALUES);
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["https://evil.example", "issuer", "RFC 8414"]);
     assert!(seen(&env, "/oauth/token").is_empty());
 }
@@ -535,7 +515,7 @@ fn resource_and_audience_are_sent_and_checked() {
         token_url()
     );
     let path = instance(&env, "r", &method, CC_VALUES);
-    auth_ok(&env, &path);
+    env.auth_ok(&path);
     let body = &seen(&env, "/oauth/token")[0].body;
     assert_eq!(
         field(body, "resource").as_deref(),
@@ -551,7 +531,7 @@ fn resource_and_audience_are_sent_and_checked() {
         &method,
         &format!("{CC_VALUES}  resource: https://other.example\n"),
     );
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["invalid_target"]);
 }
 
@@ -754,7 +734,7 @@ fn an_expired_assertion_is_refused_clearly() {
     });
     env.write("key.pem", sandbox::TEST_RSA_PRIVATE_KEY);
     let path = instance(&env, "pk", &pkjwt_method(""), PKJWT_VALUES);
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["invalid_client", "client assertion has expired"]);
 
     env.write("sa.json", &env.sandbox.service_account_json());
@@ -764,7 +744,7 @@ fn an_expired_assertion_is_refused_clearly() {
         "    type: oauth2_jwt_bearer\n    assertion:\n      service_account: \"{{ vars.service_account }}\"\n    variables:\n      service_account:\n        label: Key file\n        secret: true\n        required: true\n",
         "  service_account: { file: sa.json }\n",
     );
-    let e = auth_err(&env, &path);
+    let e = env.auth_err(&path).to_string();
     assert_contains(&e, &["invalid_grant", "assertion has expired"]);
 }
 

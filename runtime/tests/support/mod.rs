@@ -127,6 +127,28 @@ impl Env {
         Connection::new(i).unwrap()
     }
 
+    /// Loads an instance and fetches its credentials now; panics when that fails.
+    pub fn auth_ok(
+        &self,
+        instance: &Path,
+    ) -> (Connection, std::sync::Arc<runtime::auth::Credentials>) {
+        let conn = self.connect(instance);
+        match self.rt.block_on(conn.authenticate()) {
+            Ok(c) => (conn, c),
+            Err(e) => panic!("authentication failed: {e}"),
+        }
+    }
+
+    /// Loads an instance and fetches its credentials now; the error, or a panic when it
+    /// succeeds.
+    pub fn auth_err(&self, instance: &Path) -> runtime::Error {
+        let conn = self.connect(instance);
+        match self.rt.block_on(conn.authenticate()) {
+            Ok(c) => panic!("authentication succeeded: {:?}", c.fields),
+            Err(e) => e,
+        }
+    }
+
     /// Calls an endpoint and collects its records.
     pub fn call(
         &self,
