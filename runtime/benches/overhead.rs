@@ -10,6 +10,10 @@ use std::time::Instant;
 
 use axum::routing::{get, post};
 
+/// The allocator of the `connector` binary (see `src/main.rs`), for both loops.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONCURRENCY: usize = 64;
 const REQUESTS: usize = 20_000;
 const ROUNDS: usize = 5;

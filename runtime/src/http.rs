@@ -42,19 +42,25 @@ impl Outgoing {
 
     /// Adds a header; the name and value were checked when rendered.
     pub fn header(&mut self, name: &str, value: &str) -> Result<()> {
+        self.header_owned(name, value.to_owned())
+    }
+
+    /// Adds a header whose value is moved in (no copy when the string has no spare
+    /// capacity).
+    pub fn header_owned(&mut self, name: &str, value: String) -> Result<()> {
         let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
             Error::new(
                 ErrorKind::Usage,
                 format!("`{name}` is not a valid header name"),
             )
         })?;
-        let mut v = HeaderValue::from_str(value).map_err(|_| {
+        let mut v = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).map_err(|_| {
             Error::new(
                 ErrorKind::Usage,
                 format!("the value of the header `{name}` has characters a header cannot carry"),
             )
         })?;
-        if is_sensitive(name) {
+        if is_sensitive(&n) {
             v.set_sensitive(true);
         }
         self.headers.insert(n, v);
@@ -77,8 +83,10 @@ pub fn shown(url: &url::Url) -> String {
     u.to_string()
 }
 
-fn is_sensitive(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
+/// Whether a header carries a credential (its value is then never shown by `Debug`).
+fn is_sensitive(name: &HeaderName) -> bool {
+    // Header names are lowercase once parsed.
+    let n = name.as_str();
     n == "authorization"
         || n == "cookie"
         || n == "proxy-authorization"
@@ -162,9 +170,9 @@ pub fn status_text(status: u16) -> String {
 
 /// When and how often a request is retried.
 #[derive(Debug, Clone)]
-pub struct RetryPolicy {
+pub struct RetryPolicy<'a> {
     /// Statuses retried.
-    pub statuses: Vec<u16>,
+    pub statuses: &'a [u16],
     /// Attempts in all, the first included.
     pub attempts: u32,
     /// First backoff; doubled each time, with jitter.
@@ -173,11 +181,11 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
 }
 
-impl RetryPolicy {
+impl<'a> RetryPolicy<'a> {
     /// The policy of token requests: 429 and 5xx gateways, 3 attempts.
-    pub fn token() -> Self {
+    pub fn token() -> RetryPolicy<'static> {
         RetryPolicy {
-            statuses: vec![429, 500, 502, 503, 504],
+            statuses: &[429, 500, 502, 503, 504],
             attempts: 3,
             backoff: Duration::from_millis(200),
             max_retry_after: Duration::from_secs(30),
@@ -185,9 +193,9 @@ impl RetryPolicy {
     }
 
     /// The policy of an endpoint.
-    pub fn of(r: &compiler::ir::Retry) -> Self {
+    pub fn of(r: &'a compiler::ir::Retry) -> Self {
         RetryPolicy {
-            statuses: r.statuses.clone(),
+            statuses: &r.statuses,
             attempts: r.attempts.max(1),
             backoff: Duration::from_millis(r.backoff_ms),
             max_retry_after: Duration::from_millis(r.max_retry_after_ms),
@@ -263,20 +271,42 @@ impl Http {
         } else {
             &self.plain
         };
-        let mut builder = client
-            .request(req.method.clone(), req.url.clone())
-            .headers(req.headers.clone())
-            .timeout(req.timeout);
+        // The request is built here rather than through a builder, which would copy the
+        // headers once more.
+        let mut out = if req.url.username().is_empty() && req.url.password().is_none() {
+            let mut out = reqwest::Request::new(req.method.clone(), req.url.clone());
+            *out.headers_mut() = req.headers.clone();
+            out
+        } else {
+            // The builder moves `user:password@` into a Basic `Authorization` header.
+            let mut out = client
+                .request(req.method.clone(), req.url.clone())
+                .build()
+                .map_err(|e| Error::new(ErrorKind::Usage, format!("{}: {e}", req.place())))?;
+            for (name, value) in &req.headers {
+                out.headers_mut().insert(name, value.clone());
+            }
+            out
+        };
+        *out.timeout_mut() = Some(req.timeout);
         if let Some((bytes, content_type)) = &req.body {
-            builder = builder
-                .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
-                .body(bytes.clone());
+            let ct = HeaderValue::from_str(content_type).map_err(|_| {
+                Error::new(
+                    ErrorKind::Usage,
+                    format!("`{content_type}` is not a valid content type"),
+                )
+            })?;
+            out.headers_mut().insert(reqwest::header::CONTENT_TYPE, ct);
+            *out.body_mut() = Some(bytes.clone().into());
         }
         let place = Place {
             method: req.method.as_str(),
             url: &req.url,
         };
-        let mut resp = builder.send().await.map_err(|e| classify(e, &place, req))?;
+        let mut resp = client
+            .execute(out)
+            .await
+            .map_err(|e| classify(e, &place, req))?;
         let status = resp.status().as_u16();
         let headers = std::mem::take(resp.headers_mut());
         let body = match resp.content_length() {
@@ -313,7 +343,7 @@ impl Http {
     pub async fn send(
         &self,
         req: &Outgoing,
-        policy: &RetryPolicy,
+        policy: &RetryPolicy<'_>,
         follow: bool,
         sent: &mut Sent,
     ) -> Result<Incoming> {
@@ -471,7 +501,7 @@ mod tests {
     #[test]
     fn backoff_grows_with_jitter_and_retry_after_is_capped() {
         let p = RetryPolicy {
-            statuses: vec![429],
+            statuses: &[429],
             attempts: 5,
             backoff: Duration::from_millis(100),
             max_retry_after: Duration::from_secs(2),

@@ -21,11 +21,12 @@ impl Default for Statuses {
     }
 }
 
-/// A latency histogram.
+/// A latency histogram. Each observation increments one bucket (the last one is `+Inf`) and
+/// the sum: two atomic additions, whatever the latency. The cumulative counts Prometheus
+/// expects are added up when rendered.
 #[derive(Debug, Default)]
 pub struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
+    counts: [AtomicU64; BUCKETS.len() + 1],
     sum_us: AtomicU64,
 }
 
@@ -33,26 +34,20 @@ impl Histogram {
     /// Records one observation.
     pub fn observe(&self, d: Duration) {
         let s = d.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if s <= *b {
-                self.counts[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let i = BUCKETS.partition_point(|b| *b < s);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
         self.sum_us
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
+        let mut count = 0;
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
-                self.counts[i].load(Ordering::Relaxed)
-            );
+            count += self.counts[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {count}");
         }
-        let count = self.count.load(Ordering::Relaxed);
+        count += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
         let braces = if labels.is_empty() {
             String::new()
@@ -225,5 +220,27 @@ mod tests {
         assert!(t.contains(
             "connector_http_request_duration_seconds_bucket{route=\"run\",le=\"0.01\"} 1"
         ));
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_with_edges_inclusive() {
+        let h = Histogram::default();
+        for ms in [1, 1, 2, 100, 20_000] {
+            h.observe(Duration::from_millis(ms));
+        }
+        let mut t = String::new();
+        h.render(&mut t, "x", "");
+        for line in [
+            "x_bucket{le=\"0.001\"} 2",
+            "x_bucket{le=\"0.0025\"} 3",
+            "x_bucket{le=\"0.05\"} 3",
+            "x_bucket{le=\"0.1\"} 4",
+            "x_bucket{le=\"10\"} 4",
+            "x_bucket{le=\"+Inf\"} 5",
+            "x_count 5",
+            "x_sum 20.104",
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line} not in\n{t}");
+        }
     }
 }

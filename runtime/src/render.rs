@@ -18,9 +18,17 @@ use indexmap::IndexMap;
 use crate::error::{Error, ErrorKind, Result};
 use crate::value::Scope;
 
-/// Renders a template as plain text, with no escaping.
+/// Renders a template as plain text, with no escaping. The string is allocated once, at its
+/// final length.
 pub fn text(t: &Template, scope: &Scope<'_>) -> String {
-    let mut out = String::new();
+    let len =
+        t.0.iter()
+            .map(|part| match part {
+                Part::Text(s) => s.len(),
+                Part::Ref(r) => scope.get(r).map_or(0, |v| v.as_text().len()),
+            })
+            .sum();
+    let mut out = String::with_capacity(len);
     for part in &t.0 {
         match part {
             Part::Text(s) => out.push_str(s),
@@ -47,42 +55,20 @@ pub fn uses_secret(t: &Template, scope: &Scope<'_>) -> bool {
 
 /// Renders a URL template and parses the result.
 pub fn url(t: &Template, scope: &Scope<'_>) -> Result<url::Url> {
-    let mut out = String::new();
-    // Where each reference's value went (byte ranges of `out`), to refuse a value that makes
-    // a whole path segment `.` or `..`: the URL parser would resolve it away.
-    let mut placed: Vec<(std::ops::Range<usize>, &Ref)> = Vec::new();
-    for (i, part) in t.0.iter().enumerate() {
-        match part {
-            Part::Text(s) => out.push_str(s),
-            Part::Ref(r @ Ref::Vars(_)) if i == 0 => {
-                if let Some(v) = scope.get(r) {
-                    let base = v.as_text();
-                    // `https://api.test/` + `/items` is `https://api.test/items`.
-                    let next_slash =
-                        matches!(t.0.get(1), Some(Part::Text(n)) if n.starts_with('/'));
-                    out.push_str(if next_slash {
-                        base.strip_suffix('/').unwrap_or(&base)
-                    } else {
-                        &base
-                    });
-                }
-            }
-            Part::Ref(r) => {
-                if let Some(v) = scope.get(r) {
-                    let start = out.len();
-                    encode_segment(&v.as_text(), &mut out);
-                    placed.push((start..out.len(), r));
-                }
-            }
+    let out = url_text(t, scope, None);
+    if has_dot_segment(&out) {
+        // Where each reference's value went, to refuse a value that makes a whole path
+        // segment `.` or `..`: the URL parser would resolve it away.
+        let mut placed = Vec::new();
+        url_text(t, scope, Some(&mut placed));
+        if let Some(r) = dot_segment(&out, &placed) {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "the value of `{r}` makes a path segment `.` or `..`, which would move the request to another path; refused"
+                ),
+            ));
         }
-    }
-    if let Some(r) = dot_segment(&out, &placed) {
-        return Err(Error::new(
-            ErrorKind::Usage,
-            format!(
-                "the value of `{r}` makes a path segment `.` or `..`, which would move the request to another path; refused"
-            ),
-        ));
     }
     if out.len() > MAX_URL_BYTES {
         return Err(long_url(out.len()));
@@ -106,6 +92,55 @@ pub fn url(t: &Template, scope: &Scope<'_>) -> Result<url::Url> {
         ));
     }
     Ok(parsed)
+}
+
+/// The text of a URL template: a leading `vars` reference inserted as it is (the base URL),
+/// every other value percent-encoded. With `placed`, records where each value went.
+fn url_text<'t>(
+    t: &'t Template,
+    scope: &Scope<'_>,
+    mut placed: Option<&mut Vec<(std::ops::Range<usize>, &'t Ref)>>,
+) -> String {
+    let mut out = String::with_capacity(128);
+    for (i, part) in t.0.iter().enumerate() {
+        match part {
+            Part::Text(s) => out.push_str(s),
+            Part::Ref(r @ Ref::Vars(_)) if i == 0 => {
+                if let Some(v) = scope.get(r) {
+                    let base = v.as_text();
+                    // `https://api.test/` + `/items` is `https://api.test/items`.
+                    let next_slash =
+                        matches!(t.0.get(1), Some(Part::Text(n)) if n.starts_with('/'));
+                    out.push_str(if next_slash {
+                        base.strip_suffix('/').unwrap_or(&base)
+                    } else {
+                        &base
+                    });
+                }
+            }
+            Part::Ref(r) => {
+                if let Some(v) = scope.get(r) {
+                    let start = out.len();
+                    encode_segment(&v.as_text(), &mut out);
+                    if let Some(p) = placed.as_deref_mut() {
+                        p.push((start..out.len(), r));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether the path of `url` has a whole segment `.` or `..`.
+fn has_dot_segment(url: &str) -> bool {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let Some(slash) = url[after_scheme..].find('/') else {
+        return false;
+    };
+    let path = &url[after_scheme + slash..];
+    let path = path.find(['?', '#']).map_or(path, |i| &path[..i]);
+    path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 /// The longest URL sent, in bytes; servers commonly refuse more than 8 KiB.

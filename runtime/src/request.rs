@@ -55,7 +55,7 @@ pub fn build(
     out.max_bytes = max_bytes;
     for (name, t) in &req.headers {
         let value = render::header(name, t, scope)?;
-        out.header(name, &value)?;
+        out.header_owned(name, value)?;
     }
     out.body = match &req.body {
         None => None,

@@ -33,8 +33,8 @@ pub struct Problem {
 /// each missing one taken from its default (a template rendered over `vars` and the values
 /// resolved before it), each missing required one reported. `what` names the kind of value
 /// in messages ("variable", "input").
-pub fn resolve(
-    declared: &[&Var],
+pub fn resolve<V: std::borrow::Borrow<Var>>(
+    declared: &[V],
     given: &[(String, Given)],
     vars: Option<&Values>,
     what: &str,
@@ -42,8 +42,8 @@ pub fn resolve(
     let mut out = Values::new();
     let mut problems = Vec::new();
     for (name, _) in given {
-        if !declared.iter().any(|v| &v.name == name) {
-            let names: Vec<&str> = declared.iter().map(|v| v.name.as_str()).collect();
+        if !declared.iter().any(|v| &v.borrow().name == name) {
+            let names: Vec<&str> = declared.iter().map(|v| v.borrow().name.as_str()).collect();
             problems.push(Problem {
                 name: name.clone(),
                 code: "unknown-value",
@@ -64,6 +64,7 @@ pub fn resolve(
         }
     }
     for var in declared {
+        let var: &Var = var.borrow();
         let given = given.iter().find(|(n, _)| n == &var.name).map(|(_, g)| g);
         let value = match given {
             Some(g) => match typed(var, g, what) {

@@ -25,7 +25,7 @@ use crate::http::{Http, Outgoing};
 use crate::instance::Instance;
 use crate::render;
 use crate::secret::Secret;
-use crate::tokens::{BoxFuture, Fetcher, TokenCache};
+use crate::tokens::{BoxFuture, Fetcher, Slot, TokenCache};
 use crate::value::{Scope, Value, Values};
 
 /// What an auth method obtained: the `auth.*` fields and how long they last.
@@ -124,6 +124,8 @@ pub struct Authenticator {
     instance: Arc<Instance>,
     tokens: Arc<TokenCache>,
     key: String,
+    /// Where the credentials are in the cache, so that calls skip the lookup.
+    slot: Option<Slot>,
     /// Credentials that need no request (Basic, bearer, API key): made once.
     fixed: Option<Arc<Credentials>>,
     fetcher: Arc<dyn Fetcher>,
@@ -175,13 +177,15 @@ impl Authenticator {
             &key,
             Some(tokens.clone()),
         ));
+        let fetcher: Arc<dyn Fetcher> = Arc::new(FlowFetcher {
+            instance: instance.clone(),
+            http: http.clone(),
+            token_requests: token_requests.clone(),
+            store: store.clone(),
+        });
         Authenticator {
-            fetcher: Arc::new(FlowFetcher {
-                instance: instance.clone(),
-                http: http.clone(),
-                token_requests: token_requests.clone(),
-                store: store.clone(),
-            }),
+            slot: fixed.is_none().then(|| tokens.slot(&key, &fetcher)),
+            fetcher,
             instance,
             tokens,
             key,
@@ -235,14 +239,19 @@ impl Authenticator {
     /// fetch it made itself; none when the cache, another caller or the background refresher
     /// supplied them).
     pub async fn credentials_for_call(&self) -> Result<(Arc<Credentials>, u64)> {
-        match &self.fixed {
-            Some(c) => Ok((c.clone(), 0)),
-            None => {
-                let (c, fetched) = self.tokens.get_counted(&self.key, &self.fetcher).await?;
-                let n = if fetched { c.requests } else { 0 };
-                Ok((c, n))
-            }
+        if let Some(c) = &self.fixed {
+            return Ok((c.clone(), 0));
         }
+        let (c, fetched) = match &self.slot {
+            Some(slot) => {
+                self.tokens
+                    .get_counted_in(&self.key, slot, &self.fetcher)
+                    .await?
+            }
+            None => self.tokens.get_counted(&self.key, &self.fetcher).await?,
+        };
+        let n = if fetched { c.requests } else { 0 };
+        Ok((c, n))
     }
 
     /// Fetches new credentials now, bypassing the cache (and replacing what it holds).
@@ -274,7 +283,7 @@ impl Authenticator {
         }
         for (name, t) in &auth.apply.headers {
             let v = render::header(name, t, &scope)?;
-            req.header(name, &v)?;
+            req.header_owned(name, v)?;
         }
         let pairs = render::pairs(&auth.apply.query, &scope);
         if !pairs.is_empty() {

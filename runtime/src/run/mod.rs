@@ -181,8 +181,7 @@ impl Connection {
                 ),
             ));
         };
-        let declared: Vec<&compiler::ir::Var> = endpoint.inputs.iter().collect();
-        let (inputs, problems) = resolve(&declared, inputs, Some(&instance.vars), "input");
+        let (inputs, problems) = resolve(&endpoint.inputs, inputs, Some(&instance.vars), "input");
         if !problems.is_empty() {
             let text: Vec<String> = problems
                 .iter()
@@ -294,7 +293,8 @@ impl Connection {
                     status = resp.status,
                     "{place}: credentials refused; authenticating again"
                 );
-                self.auth.invalidate(&creds).await;
+                // Boxed: rare, and its future (Redis included) is large.
+                Box::pin(self.auth.invalidate(&creds)).await;
                 reauthenticated = true;
                 continue;
             }
@@ -358,6 +358,33 @@ fn parse(resp: &Incoming, place: &Place<'_>) -> Result<serde_json::Value> {
     })
 }
 
+/// The records of a page, in order: one (the whole response) or the items of a list.
+enum Records {
+    One(Option<serde_json::Value>),
+    Many(std::vec::IntoIter<serde_json::Value>),
+}
+
+impl Iterator for Records {
+    type Item = serde_json::Value;
+
+    fn next(&mut self) -> Option<serde_json::Value> {
+        match self {
+            Records::One(r) => r.take(),
+            Records::Many(i) => i.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match self {
+            Records::One(r) => usize::from(r.is_some()),
+            Records::Many(i) => i.len(),
+        };
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Records {}
+
 /// The records of a page: the array at `pointer`, or the whole response as one record. They
 /// are moved out of `doc` when `keep` is false (the pager reads nothing inside them).
 fn records(
@@ -365,7 +392,7 @@ fn records(
     pointer: Option<&str>,
     keep: bool,
     place: &Place<'_>,
-) -> Result<Vec<serde_json::Value>> {
+) -> Result<Records> {
     let take = |v: &mut serde_json::Value| {
         if keep {
             v.clone()
@@ -373,9 +400,10 @@ fn records(
             std::mem::take(v)
         }
     };
+    let none = || Records::Many(Vec::new().into_iter());
     match pointer {
-        None if doc.is_null() => Ok(Vec::new()),
-        None => Ok(vec![take(doc)]),
+        None if doc.is_null() => Ok(none()),
+        None => Ok(Records::One(Some(take(doc)))),
         Some(p) => match doc.pointer_mut(p) {
             None => match doc.get("error").filter(|e| !e.is_null()) {
                 // A 200 that carries an error instead of the records is not an empty page.
@@ -389,12 +417,12 @@ fn records(
                         })
                     ),
                 )),
-                None => Ok(Vec::new()),
+                None => Ok(none()),
             },
-            Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(serde_json::Value::Null) => Ok(none()),
             Some(v @ serde_json::Value::Array(_)) => match take(v) {
-                serde_json::Value::Array(a) => Ok(a),
-                _ => Ok(Vec::new()),
+                serde_json::Value::Array(a) => Ok(Records::Many(a.into_iter())),
+                _ => Ok(none()),
             },
             Some(other) => Err(Error::new(
                 ErrorKind::Response,

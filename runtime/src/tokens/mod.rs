@@ -72,6 +72,16 @@ impl Entry {
     }
 }
 
+/// Where one key's credentials live in a [`TokenCache`] (see [`TokenCache::slot`]).
+#[derive(Clone)]
+pub struct Slot(Arc<Entry>);
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Slot")
+    }
+}
+
 /// The token cache of a process.
 pub struct TokenCache {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
@@ -148,10 +158,24 @@ impl TokenCache {
                 })
                 .clone()
         });
-        e.last_used
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.touch(&e);
         e.fetcher.get_or_init(|| fetcher.clone());
         e
+    }
+
+    /// Marks the entry used now (for the background refresher). Written at most once per
+    /// millisecond, so that concurrent callers do not all write the same cache line.
+    fn touch(&self, e: &Entry) {
+        let now = self.started.elapsed().as_millis() as u64;
+        if e.last_used.load(Ordering::Relaxed) != now {
+            e.last_used.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// The place of `key` in the cache, for a caller that asks for it often: calls through
+    /// [`TokenCache::get_counted_in`] skip looking it up.
+    pub fn slot(&self, key: &str, fetcher: &Arc<dyn Fetcher>) -> Slot {
+        Slot(self.entry(key, fetcher))
     }
 
     /// Valid credentials for `key`, fetched with `fetcher` when needed.
@@ -171,6 +195,26 @@ impl TokenCache {
         fetcher: &Arc<dyn Fetcher>,
     ) -> Result<(Arc<Credentials>, bool)> {
         let entry = self.entry(key, fetcher);
+        self.get_entry(key, &entry, fetcher).await
+    }
+
+    /// [`TokenCache::get_counted`] for the key whose [`Slot`] the caller holds.
+    pub async fn get_counted_in(
+        self: &Arc<Self>,
+        key: &str,
+        slot: &Slot,
+        fetcher: &Arc<dyn Fetcher>,
+    ) -> Result<(Arc<Credentials>, bool)> {
+        self.touch(&slot.0);
+        self.get_entry(key, &slot.0, fetcher).await
+    }
+
+    async fn get_entry(
+        self: &Arc<Self>,
+        key: &str,
+        entry: &Arc<Entry>,
+        fetcher: &Arc<dyn Fetcher>,
+    ) -> Result<(Arc<Credentials>, bool)> {
         let now = Instant::now();
         if let Some(c) = entry.current() {
             if c.fresh(now) {
@@ -195,6 +239,19 @@ impl TokenCache {
             }
         }
         self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
+        // Boxed: the future of a fetch (with Redis and every grant in it) is large, and
+        // would otherwise be part of every call's future.
+        Box::pin(self.wait_or_fetch(key, entry, fetcher)).await
+    }
+
+    /// The credentials are missing or expired: waits for the fetch lock, then fetches
+    /// unless the caller before did.
+    async fn wait_or_fetch(
+        &self,
+        key: &str,
+        entry: &Entry,
+        fetcher: &Arc<dyn Fetcher>,
+    ) -> Result<(Arc<Credentials>, bool)> {
         let _guard = entry.fetch_lock.lock().await;
         let now = Instant::now();
         if let Some(c) = entry.current().filter(|c| c.fresh(now)) {
@@ -206,7 +263,7 @@ impl TokenCache {
                 None => Err(e),
             };
         }
-        let c = self.fetch(key, &entry, fetcher, false).await?;
+        let c = self.fetch(key, entry, fetcher, false).await?;
         Ok((c, true))
     }
 
