@@ -961,7 +961,7 @@ fn concurrent_calls_share_one_token_request() {
                     "get_item",
                     &[("id".to_owned(), Given::Text(id.to_string()))],
                     &mut |r| {
-                        got.push(r);
+                        got.push(serde_json::from_str::<serde_json::Value>(r.get()).unwrap());
                         Ok(())
                     },
                     &mut |_| {},

@@ -339,7 +339,7 @@ fn a_link_to_another_origin_is_refused() {
         "list_logs",
         &inputs,
         &mut |r| {
-            records.push(r);
+            records.push(serde_json::from_str::<serde_json::Value>(r.get()).unwrap());
             Ok(())
         },
         &mut |_| {},
@@ -735,6 +735,64 @@ fn a_body_that_is_not_json_is_an_error() {
     assert!(e.message().contains("200 OK"), "{e}");
     assert!(e.message().contains("text/html"), "{e}");
     assert!(e.message().contains("18 bytes"), "{e}");
+}
+
+/// A page as some APIs send it: indented, with numbers no 64-bit type holds, trailing zeros
+/// and escapes.
+const PRETTY_PAGE: &str = r#"{
+  "items": [
+    {"id": 12345678901234567890123, "price": 1.50, "name": "a \"quoted\" name",
+     "note": "tab\there", "e": "\u00e9"},
+    { "id" : 2 , "tags" : [ "x" , "y" ] }
+  ],
+  "total": 2
+}"#;
+
+/// [`PRETTY_PAGE`]'s records on one line each, as `connector run` prints them.
+const PRETTY_RECORDS: [&str; 2] = [
+    r#"{"id":12345678901234567890123,"price":1.50,"name":"a \"quoted\" name","note":"tab\there","e":"\u00e9"}"#,
+    r#"{"id":2,"tags":["x","y"]}"#,
+];
+
+#[test]
+fn records_are_passed_on_as_the_api_sent_them() {
+    let env = Env::new();
+    let conn = bundled(&env);
+    env.sandbox.add_fault(Fault {
+        status: Some(200),
+        body: Some(PRETTY_PAGE.into()),
+        // Once for the call in process, once for `connector run`.
+        times: 2,
+        ..fault("/items")
+    });
+    let mut raw = Vec::new();
+    let stats = env
+        .rt
+        .block_on(conn.call(
+            "list_items",
+            &[],
+            &mut |r| {
+                raw.push(r.get().to_owned());
+                Ok(())
+            },
+            &mut |_| {},
+        ))
+        .unwrap();
+    assert_eq!(stats.records, 2);
+    assert_eq!(
+        raw,
+        [
+            "{\"id\": 12345678901234567890123, \"price\": 1.50, \"name\": \"a \\\"quoted\\\" name\",\n     \"note\": \"tab\\there\", \"e\": \"\\u00e9\"}",
+            r#"{ "id" : 2 , "tags" : [ "x" , "y" ] }"#,
+        ]
+    );
+
+    // `connector run`: one line per record, the text otherwise untouched.
+    env.client_credentials();
+    let o = env.cli(&["run", "cc.yaml", "list_items"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", support::stderr(&o));
+    let out = support::stdout(&o);
+    assert_eq!(out.lines().collect::<Vec<_>>(), PRETTY_RECORDS);
 }
 
 #[test]

@@ -660,7 +660,7 @@ fn call(f: &Fixture, conn: &Connection) -> Outcome {
             "list_items",
             &[],
             &mut |r| {
-                records.push(r);
+                records.push(serde_json::from_str(r.get()).expect("a record is JSON"));
                 Ok(())
             },
             &mut |_| {},

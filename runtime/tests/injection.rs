@@ -962,7 +962,7 @@ impl Harness {
             endpoint,
             &inputs,
             &mut |r| {
-                records.push(r);
+                records.push(serde_json::from_str(r.get()).expect("a record is JSON"));
                 Ok(())
             },
             &mut |_| {},

@@ -867,3 +867,49 @@ fn a_redis_token_cache_warns_without_a_key_and_seals_with_one() {
     }
     assert_eq!(env.sandbox.stats().token_requests, 2, "one per cache");
 }
+
+#[test]
+fn records_are_answered_as_the_api_sent_them() {
+    let env = Env::new();
+    env.client_credentials();
+    let serve = Serve::start(&env, &[], &[]);
+    let api = Api::new(&serve);
+    env.sandbox.add_fault(sandbox::Fault {
+        status: Some(200),
+        body: Some(
+            "{\"items\": [\n  {\"id\": 12345678901234567890123, \"price\": 1.50},\n  {\"id\": 2}\n], \"total\": 2}"
+                .into(),
+        ),
+        ..sandbox::Fault::new("/items")
+    });
+    env.rt.block_on(async {
+        let path = "/v1/instances/cc/endpoints/list_items";
+        let a = api.post(path, "{}").await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        // Numbers no 64-bit type holds, and trailing zeros, are not rewritten.
+        assert!(
+            a.text.starts_with(
+                r#"{"records":[{"id":12345678901234567890123,"price":1.50},{"id":2}],"summary":{"#
+            ),
+            "{}",
+            a.text
+        );
+        let doc = a.json();
+        assert_eq!(doc["summary"]["records"], 2);
+        assert_eq!(doc["warnings"], json!([]));
+
+        env.sandbox.add_fault(sandbox::Fault {
+            status: Some(200),
+            body: Some(r#"{"items": [], "total": 0}"#.into()),
+            ..sandbox::Fault::new("/items")
+        });
+        let a = api.post(path, "{}").await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert!(
+            a.text.starts_with(r#"{"records":[],"summary":{"#),
+            "{}",
+            a.text
+        );
+        assert_eq!(a.json()["summary"]["records"], 0);
+    });
+}

@@ -43,9 +43,8 @@ pub fn run(args: Args) -> u8 {
         let conn = &connected.conn;
         let mut out = std::io::BufWriter::new(std::io::stdout());
         let mut closed = false;
-        let mut sink = |record: serde_json::Value| -> runtime::Result<()> {
-            let line = serde_json::to_string(&record).unwrap_or_default();
-            if writeln!(out, "{line}").is_err() {
+        let mut sink = |record: &runtime::run::Record| -> runtime::Result<()> {
+            if writeln!(out, "{}", runtime::run::compact(record)).is_err() {
                 closed = true;
                 return Err(Error::new(ErrorKind::Usage, "stdout was closed"));
             }

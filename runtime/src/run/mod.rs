@@ -1,9 +1,14 @@
 //! Running endpoints: inputs resolved, credentials applied, pages fetched, records
 //! extracted.
 
+pub mod body;
 mod paginate;
 
+pub use body::{compact, Body};
 pub use paginate::{next_link, Pager};
+
+/// A record as the API sent it: a slice of the page's body.
+pub type Record = serde_json::value::RawValue;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -136,7 +141,7 @@ impl Connection {
         &self,
         endpoint: &str,
         inputs: &[(String, Given)],
-        sink: &mut (dyn FnMut(serde_json::Value) -> Result<()> + Send),
+        sink: &mut (dyn FnMut(&Record) -> Result<()> + Send),
         progress: &mut (dyn FnMut(&Stats) + Send),
     ) -> Result<Stats> {
         let started = Instant::now();
@@ -162,7 +167,7 @@ impl Connection {
         &self,
         name: &str,
         inputs: &[(String, Given)],
-        sink: &mut (dyn FnMut(serde_json::Value) -> Result<()> + Send),
+        sink: &mut (dyn FnMut(&Record) -> Result<()> + Send),
         progress: &mut (dyn FnMut(&Stats) + Send),
         stats: &mut Stats,
         started: Instant,
@@ -196,7 +201,6 @@ impl Connection {
             ));
         }
         let (mut pager, max_pages) = Pager::new(endpoint.pagination.as_ref());
-        let keep = pager_reads_records(endpoint);
         loop {
             let page = pager.request();
             let (resp, url, creds) = self
@@ -207,8 +211,8 @@ impl Connection {
                 method: endpoint.request.method.as_str(),
                 url: &url,
             };
-            let mut doc = parse(&resp, &place).map_err(|e| self.scrubbed(e, Some(&creds)))?;
-            let records = records(&mut doc, endpoint.records.as_deref(), keep, &place)
+            let doc = parse(&resp, &place).map_err(|e| self.scrubbed(e, Some(&creds)))?;
+            let records = records(&doc, endpoint.records.as_deref(), &place)
                 .map_err(|e| self.scrubbed(e, Some(&creds)))?;
             let count = records.len();
             for r in records {
@@ -341,12 +345,9 @@ fn status_error(resp: &Incoming, place: &Place<'_>) -> Error {
     .with_status(resp.status)
 }
 
-/// The response body as JSON (`null` when empty).
-fn parse(resp: &Incoming, place: &Place<'_>) -> Result<serde_json::Value> {
-    if resp.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::Value::Null);
-    }
-    serde_json::from_slice(&resp.body).map_err(|e| {
+/// The response body, checked to be JSON (an empty body is `null`).
+fn parse<'a>(resp: &'a Incoming, place: &Place<'_>) -> Result<Body<'a>> {
+    Body::parse(&resp.body).map_err(|e| {
         Error::new(
             ErrorKind::Response,
             format!(
@@ -358,99 +359,41 @@ fn parse(resp: &Incoming, place: &Place<'_>) -> Result<serde_json::Value> {
     })
 }
 
-/// The records of a page, in order: one (the whole response) or the items of a list.
-enum Records {
-    One(Option<serde_json::Value>),
-    Many(std::vec::IntoIter<serde_json::Value>),
-}
-
-impl Iterator for Records {
-    type Item = serde_json::Value;
-
-    fn next(&mut self) -> Option<serde_json::Value> {
-        match self {
-            Records::One(r) => r.take(),
-            Records::Many(i) => i.next(),
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = match self {
-            Records::One(r) => usize::from(r.is_some()),
-            Records::Many(i) => i.len(),
-        };
-        (n, Some(n))
-    }
-}
-
-impl ExactSizeIterator for Records {}
-
-/// The records of a page: the array at `pointer`, or the whole response as one record. They
-/// are moved out of `doc` when `keep` is false (the pager reads nothing inside them).
-fn records(
-    doc: &mut serde_json::Value,
+/// The records of a page: the list at `pointer`, or the whole response as one record.
+fn records<'a>(
+    doc: &Body<'a>,
     pointer: Option<&str>,
-    keep: bool,
     place: &Place<'_>,
-) -> Result<Records> {
-    let take = |v: &mut serde_json::Value| {
-        if keep {
-            v.clone()
-        } else {
-            std::mem::take(v)
-        }
+) -> Result<Vec<&'a Record>> {
+    let Some(p) = pointer else {
+        return Ok(doc.root().into_iter().collect());
     };
-    let none = || Records::Many(Vec::new().into_iter());
-    match pointer {
-        None if doc.is_null() => Ok(none()),
-        None => Ok(Records::One(Some(take(doc)))),
-        Some(p) => match doc.pointer_mut(p) {
-            None => match doc.get("error").filter(|e| !e.is_null()) {
-                // A 200 that carries an error instead of the records is not an empty page.
-                Some(error) => Err(Error::new(
-                    ErrorKind::Response,
-                    format!(
-                        "{place}: the response has an `error` member and no `{p}`: {}",
-                        crate::auth::response::clean(&match error {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        })
-                    ),
-                )),
-                None => Ok(none()),
-            },
-            Some(serde_json::Value::Null) => Ok(none()),
-            Some(v @ serde_json::Value::Array(_)) => match take(v) {
-                serde_json::Value::Array(a) => Ok(Records::Many(a.into_iter())),
-                _ => Ok(none()),
-            },
-            Some(other) => Err(Error::new(
+    match doc.pointer(p) {
+        None => match doc.value("/error").filter(|e| !e.is_null()) {
+            // A 200 that carries an error instead of the records is not an empty page.
+            Some(error) => Err(Error::new(
                 ErrorKind::Response,
                 format!(
-                    "{place}: `records` points at `{p}`, which is {} in the response, not a list",
-                    match other {
-                        serde_json::Value::Object(_) => "an object",
-                        serde_json::Value::String(_) => "a string",
-                        serde_json::Value::Number(_) => "a number",
-                        _ => "a boolean",
-                    }
+                    "{place}: the response has an `error` member and no `{p}`: {}",
+                    crate::auth::response::clean(&match error {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                ),
+            )),
+            None => Ok(Vec::new()),
+        },
+        Some(v) => match body::kind(v) {
+            "null" => Ok(Vec::new()),
+            "a list" => body::items(v).map_err(|e| {
+                Error::new(ErrorKind::Response, format!("{place}: `{p}`: {e}"))
+            }),
+            other => Err(Error::new(
+                ErrorKind::Response,
+                format!(
+                    "{place}: `records` points at `{p}`, which is {other} in the response, not a list"
                 ),
             )),
         },
-    }
-}
-
-/// Whether the pager reads anything inside the records (then they are copied, not moved).
-fn pager_reads_records(endpoint: &Endpoint) -> bool {
-    use compiler::ir::Pagination as P;
-    let inside = |p: &str| match endpoint.records.as_deref() {
-        Some(r) => p == r || p.starts_with(&format!("{r}/")),
-        None => true,
-    };
-    match &endpoint.pagination {
-        None | Some(P::LinkHeader { .. }) => false,
-        Some(P::Offset { total, .. }) => total.as_deref().is_some_and(inside),
-        Some(P::Page { total_pages, .. }) => total_pages.as_deref().is_some_and(inside),
-        Some(P::Cursor { cursor, .. }) => inside(cursor),
     }
 }

@@ -169,7 +169,7 @@ impl Pager {
     /// is none.
     pub fn advance(
         &mut self,
-        doc: &serde_json::Value,
+        doc: &super::Body<'_>,
         link: Option<&str>,
         count: usize,
         url: &url::Url,
@@ -184,7 +184,7 @@ impl Pager {
                 ..
             } => {
                 *offset += u64::from(*limit);
-                let total = total.as_ref().and_then(|p| number(doc.pointer(p)));
+                let total = total.as_ref().and_then(|p| number(doc.value(p)));
                 count >= u64::from(*limit) && total.is_none_or(|t| *offset < t)
             }
             Pager::Page {
@@ -194,7 +194,7 @@ impl Pager {
                 total_pages,
                 ..
             } => {
-                let pages = total_pages.as_ref().and_then(|p| number(doc.pointer(p)));
+                let pages = total_pages.as_ref().and_then(|p| number(doc.value(p)));
                 let fetched = *n - *start + 1;
                 *n += 1;
                 count >= u64::from(*size) && pages.is_none_or(|t| fetched < t)
@@ -202,8 +202,8 @@ impl Pager {
             Pager::Cursor {
                 cursor, pointer, ..
             } => {
-                let next = match doc.pointer(pointer) {
-                    Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                let next = match doc.value(pointer) {
+                    Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
                     Some(serde_json::Value::Number(n)) => Some(n.to_string()),
                     _ => None,
                 };
@@ -253,7 +253,7 @@ impl Pager {
     }
 }
 
-fn number(v: Option<&serde_json::Value>) -> Option<u64> {
+fn number(v: Option<serde_json::Value>) -> Option<u64> {
     match v? {
         serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
         serde_json::Value::String(s) => s.trim().parse().ok(),
@@ -331,7 +331,8 @@ mod tests {
             max_pages: 10,
         }));
         let u = url::Url::parse("http://x.test/").unwrap();
-        let doc = serde_json::json!({"total": 120});
+        let text = r#"{"total": 120}"#;
+        let doc = super::super::Body::parse(text.as_bytes()).unwrap();
         assert!(p.advance(&doc, None, 50, &u).unwrap());
         assert!(p.advance(&doc, None, 50, &u).unwrap());
         assert_eq!(p.request().query[0], ("offset".into(), "100".into()));
@@ -344,7 +345,8 @@ mod tests {
             max_pages: 10,
         }));
         // Exactly on the total: no empty page is fetched.
-        let doc = serde_json::json!({"total": 50});
+        let text = r#"{"total": 50}"#;
+        let doc = super::super::Body::parse(text.as_bytes()).unwrap();
         assert!(!p.advance(&doc, None, 50, &u).unwrap());
     }
 }

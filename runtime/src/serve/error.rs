@@ -69,7 +69,11 @@ impl IntoResponse for ApiError {
 
 /// A JSON answer, never cached.
 pub(crate) fn json(status: StatusCode, doc: &serde_json::Value) -> Response {
-    let body = serde_json::to_vec(doc).unwrap_or_default();
+    json_bytes(status, serde_json::to_vec(doc).unwrap_or_default())
+}
+
+/// A JSON answer already serialized.
+pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();

@@ -165,7 +165,7 @@ impl Env {
             endpoint,
             &inputs,
             &mut |r| {
-                records.push(r);
+                records.push(serde_json::from_str(r.get()).expect("a record is JSON"));
                 Ok(())
             },
             &mut |_| {},
