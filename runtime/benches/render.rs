@@ -32,7 +32,7 @@ fn per_second(mut f: impl FnMut() -> usize) -> f64 {
 }
 
 fn main() {
-    let mut auth = Values::new();
+    let mut auth = Values::default();
     auth.insert(
         "access_token".into(),
         Value::Secret(Secret::new("x".repeat(64))),
@@ -50,7 +50,7 @@ fn main() {
 
     // A 10-field JSON body: strings with text, single references keeping their types, a nested
     // object.
-    let mut input = Values::new();
+    let mut input = Values::default();
     for (k, v) in [
         ("name", Value::text("Ada \"the\" Lovelace")),
         ("email", Value::text("ada@example.com")),

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -11,7 +11,59 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// Counters of the HTTP statuses 100 to 599, lock-free.
+/// How many copies a striped counter keeps: threads add to their own, readers sum them.
+const STRIPES: usize = 4;
+
+/// One copy of a striped value, alone on its cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// A value updated from many threads, in [`STRIPES`] copies: each thread adds to one of them,
+/// so that worker threads counting at once do not pass one cache line back and forth on
+/// every request. Readers add the copies up.
+#[derive(Debug)]
+struct Striped<T>([Padded<T>; STRIPES]);
+
+impl<T: Default> Default for Striped<T> {
+    fn default() -> Self {
+        Striped(std::array::from_fn(|_| Padded(T::default())))
+    }
+}
+
+impl<T> Striped<T> {
+    /// The copy of the calling thread.
+    fn local(&self) -> &T {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        }
+        &self.0[STRIPE.with(|s| *s)].0
+    }
+
+    /// Every copy.
+    fn all(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|p| &p.0)
+    }
+}
+
+/// A counter many threads add to (see [`Striped`]).
+#[derive(Debug, Default)]
+pub struct Counter(Striped<AtomicU64>);
+
+impl Counter {
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.local().fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The total.
+    pub fn get(&self) -> u64 {
+        self.0.all().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// Counters of the HTTP statuses 100 to 599.
 #[derive(Debug)]
 struct Statuses([AtomicU64; 500]);
 
@@ -21,33 +73,45 @@ impl Default for Statuses {
     }
 }
 
-/// A latency histogram. Each observation increments one bucket (the last one is `+Inf`) and
-/// the sum: two atomic additions, whatever the latency. The cumulative counts Prometheus
-/// expects are added up when rendered.
+/// The counts of one histogram: one per bucket, the last one `+Inf`, and the sum.
 #[derive(Debug, Default)]
-pub struct Histogram {
-    counts: [AtomicU64; BUCKETS.len() + 1],
+struct Counts {
+    buckets: [AtomicU64; BUCKETS.len() + 1],
     sum_us: AtomicU64,
 }
+
+/// A latency histogram. Each observation increments one bucket and the sum of the calling
+/// thread's copy: two uncontended atomic additions, whatever the latency. The cumulative
+/// counts Prometheus expects are added up when rendered.
+#[derive(Debug, Default)]
+pub struct Histogram(Striped<Counts>);
 
 impl Histogram {
     /// Records one observation.
     pub fn observe(&self, d: Duration) {
         let s = d.as_secs_f64();
         let i = BUCKETS.partition_point(|b| *b < s);
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        let c = self.0.local();
+        c.buckets[i].fetch_add(1, Ordering::Relaxed);
+        c.sum_us.fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The count of bucket `i` (not cumulative), over every copy.
+    fn bucket(&self, i: usize) -> u64 {
+        self.0
+            .all()
+            .map(|c| c.buckets[i].load(Ordering::Relaxed))
+            .sum()
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut count = 0;
         for (i, b) in BUCKETS.iter().enumerate() {
-            count += self.counts[i].load(Ordering::Relaxed);
+            count += self.bucket(i);
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {count}");
         }
-        count += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
+        count += self.bucket(BUCKETS.len());
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
         let braces = if labels.is_empty() {
             String::new()
@@ -57,7 +121,11 @@ impl Histogram {
         let _ = writeln!(
             out,
             "{name}_sum{braces} {}",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+            self.0
+                .all()
+                .map(|c| c.sum_us.load(Ordering::Relaxed))
+                .sum::<u64>() as f64
+                / 1e6
         );
         let _ = writeln!(out, "{name}_count{braces} {count}");
     }
@@ -71,7 +139,7 @@ pub struct Metrics {
     /// Token requests that failed.
     pub token_failure: AtomicU64,
     /// Credentials served from a cache.
-    pub cache_hits: AtomicU64,
+    pub cache_hits: Counter,
     /// Credentials that had to be fetched (or read from the shared cache).
     pub cache_misses: AtomicU64,
     /// Credentials read from the shared cache (Redis).
@@ -79,7 +147,7 @@ pub struct Metrics {
     /// Operations on the shared cache that failed (Redis down or slow).
     pub shared_errors: AtomicU64,
     /// Upstream (API) responses by status, indexed by status − 100.
-    upstream: Statuses,
+    upstream: Striped<Statuses>,
     /// Upstream requests that got no response (connection errors, timeouts).
     pub upstream_errors: AtomicU64,
     /// Latency of upstream requests.
@@ -93,7 +161,12 @@ pub struct Metrics {
 impl Metrics {
     /// Counts an upstream response.
     pub fn upstream(&self, status: u16, latency: Duration) {
-        if let Some(c) = self.upstream.0.get(usize::from(status).wrapping_sub(100)) {
+        if let Some(c) = self
+            .upstream
+            .local()
+            .0
+            .get(usize::from(status).wrapping_sub(100))
+        {
             c.fetch_add(1, Ordering::Relaxed);
         }
         self.upstream_latency.observe(latency);
@@ -111,10 +184,12 @@ impl Metrics {
 
     /// Upstream responses of one status so far.
     pub fn upstream_count(&self, status: u16) -> u64 {
+        let i = usize::from(status).wrapping_sub(100);
         self.upstream
-            .0
-            .get(usize::from(status).wrapping_sub(100))
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+            .all()
+            .filter_map(|s| s.0.get(i))
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Everything, in the Prometheus text exposition format (version 0.0.4).
@@ -131,36 +206,36 @@ impl Metrics {
             (
                 "connector_token_cache_hits_total",
                 "Credentials served from the cache.",
-                &self.cache_hits,
+                &self.cache_hits.get(),
             ),
             (
                 "connector_token_cache_misses_total",
                 "Credentials not in the cache, or expired.",
-                &self.cache_misses,
+                &get(&self.cache_misses),
             ),
             (
                 "connector_shared_cache_hits_total",
                 "Credentials read from the shared cache.",
-                &self.shared_hits,
+                &get(&self.shared_hits),
             ),
             (
                 "connector_shared_cache_errors_total",
                 "Failed operations on the shared cache.",
-                &self.shared_errors,
+                &get(&self.shared_errors),
             ),
         ] {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                get(value)
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         }
         let _ = writeln!(
             out,
             "# HELP connector_upstream_requests_total Upstream API responses, by status (\"error\": no response).\n# TYPE connector_upstream_requests_total counter"
         );
-        for (i, n) in self.upstream.0.iter().enumerate() {
-            let (status, n) = (i + 100, n.load(Ordering::Relaxed));
+        for i in 0..500 {
+            let status = i + 100;
+            let n = self.upstream_count(status as u16);
             if n == 0 {
                 continue;
             }
@@ -242,5 +317,30 @@ mod tests {
         ] {
             assert!(t.lines().any(|l| l == line), "{line} not in\n{t}");
         }
+    }
+
+    #[test]
+    fn striped_counts_add_up_across_threads() {
+        let m = Metrics::default();
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        m.cache_hits.add(1);
+                        m.upstream(200, Duration::from_millis(2));
+                    }
+                });
+            }
+        });
+        assert_eq!(m.cache_hits.get(), 6000);
+        assert_eq!(m.upstream_count(200), 6000);
+        let t = m.render();
+        assert!(t.contains("connector_token_cache_hits_total 6000"));
+        assert!(t.contains("connector_upstream_requests_total{status=\"200\"} 6000"));
+        assert!(t.contains("connector_upstream_request_duration_seconds_bucket{le=\"0.001\"} 0"));
+        assert!(
+            t.contains("connector_upstream_request_duration_seconds_bucket{le=\"0.0025\"} 6000")
+        );
+        assert!(t.contains("connector_upstream_request_duration_seconds_sum 12\n"));
     }
 }

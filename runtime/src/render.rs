@@ -266,7 +266,7 @@ mod tests {
     use crate::value::{Value, Values};
 
     fn scope_with(name: &str, v: Value) -> Values {
-        let mut m = Values::new();
+        let mut m = Values::default();
         m.insert(name.into(), v);
         m
     }

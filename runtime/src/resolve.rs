@@ -39,7 +39,7 @@ pub fn resolve<V: std::borrow::Borrow<Var>>(
     vars: Option<&Values>,
     what: &str,
 ) -> (Values, Vec<Problem>) {
-    let mut out = Values::new();
+    let mut out = Values::default();
     let mut problems = Vec::new();
     for (name, _) in given {
         if !declared.iter().any(|v| &v.borrow().name == name) {

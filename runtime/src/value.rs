@@ -87,8 +87,9 @@ pub fn parse_typed(text: &str, kind: ValueType) -> Option<serde_json::Value> {
     })
 }
 
-/// Values by name.
-pub type Values = IndexMap<String, Value>;
+/// Values by name (hashed with foldhash: looked up on every render, and the names are the
+/// connector's own).
+pub type Values = IndexMap<String, Value, foldhash::fast::RandomState>;
 
 /// Everything a template may reference.
 #[derive(Debug, Clone, Copy, Default)]

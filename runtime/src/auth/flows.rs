@@ -73,7 +73,7 @@ async fn custom(
         .await
         .map_err(|e| e.context("auth request failed"))?;
     let doc = json_body(&resp, "the auth endpoint", &place)?;
-    let mut fields = Values::new();
+    let mut fields = Values::default();
     for (name, t) in &c.fields {
         let key = render::text(t, scope);
         match lookup(&doc, &key).filter(|v| !v.is_null()) {

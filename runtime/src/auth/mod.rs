@@ -57,7 +57,7 @@ impl Credentials {
     fn static_() -> Self {
         Credentials {
             id: new_id(),
-            fields: Values::new(),
+            fields: Values::default(),
             obtained: Instant::now(),
             lifetime: None,
             refresh_at: None,

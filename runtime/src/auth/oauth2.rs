@@ -497,7 +497,7 @@ fn read_token(
 ) -> Result<Credentials> {
     let key = |t: &compiler::ir::Template| render::text(t, scope);
     let token_key = key(&o.response.access_token);
-    let mut fields = Values::new();
+    let mut fields = Values::default();
     let token = match lookup(doc, &token_key) {
         Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
         Some(_) => {

@@ -149,8 +149,8 @@ impl Connection {
         let result = self
             .call_inner(endpoint, inputs, sink, progress, &mut stats, started)
             .await;
-        stats.elapsed = started.elapsed();
         match result {
+            // The elapsed time was taken after the last page.
             Ok(()) => Ok(stats),
             // Say how far the run got: the records of the pages before were delivered.
             Err(e) if stats.pages > 0 => Err(e.hint(format!(

@@ -158,15 +158,15 @@ impl TokenCache {
                 })
                 .clone()
         });
-        self.touch(&e);
+        self.touch(&e, Instant::now());
         e.fetcher.get_or_init(|| fetcher.clone());
         e
     }
 
     /// Marks the entry used now (for the background refresher). Written at most once per
     /// millisecond, so that concurrent callers do not all write the same cache line.
-    fn touch(&self, e: &Entry) {
-        let now = self.started.elapsed().as_millis() as u64;
+    fn touch(&self, e: &Entry, now: Instant) {
+        let now = now.saturating_duration_since(self.started).as_millis() as u64;
         if e.last_used.load(Ordering::Relaxed) != now {
             e.last_used.store(now, Ordering::Relaxed);
         }
@@ -205,7 +205,6 @@ impl TokenCache {
         slot: &Slot,
         fetcher: &Arc<dyn Fetcher>,
     ) -> Result<(Arc<Credentials>, bool)> {
-        self.touch(&slot.0);
         self.get_entry(key, &slot.0, fetcher).await
     }
 
@@ -216,15 +215,16 @@ impl TokenCache {
         fetcher: &Arc<dyn Fetcher>,
     ) -> Result<(Arc<Credentials>, bool)> {
         let now = Instant::now();
+        self.touch(entry, now);
         if let Some(c) = entry.current() {
             if c.fresh(now) {
-                self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                self.metrics.cache_hits.add(1);
                 return Ok((c, false));
             }
             if c.valid(now) {
                 // Due: refreshed in the background while every caller goes on with what is
                 // still valid.
-                self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                self.metrics.cache_hits.add(1);
                 if let Ok(guard) = entry.fetch_lock.clone().try_lock_owned() {
                     if entry.failure(now).is_none() {
                         let (this, entry, key, fetcher) =

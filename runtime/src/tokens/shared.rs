@@ -578,7 +578,7 @@ fn to_record(c: &Credentials) -> serde_json::Value {
 }
 
 fn from_record(r: serde_json::Value) -> Option<Credentials> {
-    let mut fields = Values::new();
+    let mut fields = Values::default();
     for (k, v) in r.get("fields")?.as_object()? {
         let value = if let Some(p) = v.get("p") {
             Value::Plain(p.clone())
@@ -625,7 +625,7 @@ mod tests {
     fn sealed_records_open_only_with_the_key() {
         let k = EncryptionKey::parse(&"11".repeat(32)).unwrap();
         let s = Shared::new("redis://127.0.0.1:1/0", Some(k), Options::default()).unwrap();
-        let mut fields = Values::new();
+        let mut fields = Values::default();
         fields.insert(
             "access_token".into(),
             Value::Secret(Secret::new("tok-very-secret")),
