@@ -2,11 +2,13 @@
 //! against a bare reqwest loop sending the same requests (same method, URL, headers) to the
 //! same local upstream, both at concurrency 64, alternated in one run.
 //!
-//! Ends with one JSON line: `runtime_rps`, `baseline_rps`, `ratio` (medians of the rounds).
+//! Ends with one JSON line: `runtime_rps`, `baseline_rps`, `ratio` (medians of the rounds), and
+//! the same figures against the bare loop given the runtime's per-request timeout
+//! (`baseline_with_timeout_rps`, `ratio_with_timeout`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::routing::{get, post};
 
@@ -154,36 +156,52 @@ endpoints:
             }
         }))
     };
-    let baseline_round = || {
+    // The bare loop, optionally with the per-request timeout the runtime always sets (the
+    // endpoint's `timeout_ms`): a tokio timer per request, the one cost of the runtime's that
+    // changes no byte on the wire.
+    let timeout = Duration::from_millis(conn.instance().ir.endpoints["get_item"].timeout_ms);
+    let baseline_round = |timeout: Option<Duration>| {
         let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
         rt.block_on(drive(move || {
             let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
             async move {
-                match client.get(&url).header("authorization", &auth).send().await {
+                let mut req = client.get(&url).header("authorization", &auth);
+                if let Some(t) = timeout {
+                    req = req.timeout(t);
+                }
+                match req.send().await {
                     Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
                     Err(_) => false,
                 }
             }
         }))
     };
-    // Warm up both (connections, allocator).
+    // Warm up all (connections, allocator).
     runtime_round();
-    baseline_round();
-    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    baseline_round(None);
+    baseline_round(Some(timeout));
+    let (mut ours, mut bare, mut timed) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         let r = runtime_round();
-        let b = baseline_round();
-        println!("round {round}: runtime {r:.0} req/s, bare reqwest {b:.0} req/s");
+        let b = baseline_round(None);
+        let t = baseline_round(Some(timeout));
+        println!(
+            "round {round}: runtime {r:.0} req/s, bare reqwest {b:.0} req/s, bare reqwest with the timeout {t:.0} req/s"
+        );
         ours.push(r);
         bare.push(b);
+        timed.push(t);
     }
-    let (runtime_rps, baseline_rps) = (median(ours), median(bare));
+    let (runtime_rps, baseline_rps, timed_rps) = (median(ours), median(bare), median(timed));
+    let ratio = |a: f64, b: f64| (a / b * 1000.0).round() / 1000.0;
     println!(
         "{}",
         serde_json::json!({
             "runtime_rps": runtime_rps.round(),
             "baseline_rps": baseline_rps.round(),
-            "ratio": (runtime_rps / baseline_rps * 1000.0).round() / 1000.0,
+            "ratio": ratio(runtime_rps, baseline_rps),
+            "baseline_with_timeout_rps": timed_rps.round(),
+            "ratio_with_timeout": ratio(runtime_rps, timed_rps),
             "concurrency": CONCURRENCY,
             "requests": REQUESTS,
         })

@@ -105,7 +105,7 @@ pub fn run(args: Args) -> u8 {
         }
     };
 
-    let loaded = match serve::load_dir(&args.instances) {
+    let mut loaded = match serve::load_dir(&args.instances) {
         Ok(l) => l,
         Err(e) => {
             eprintln!(
@@ -121,8 +121,11 @@ pub fn run(args: Args) -> u8 {
             super::output::print_human(std::slice::from_ref(d), src);
         }
     }
-    for i in &loaded.instances {
+    for i in &mut loaded.instances {
         super::output::print_human(&i.warnings, Some(&i.source));
+        // The text was kept for these source lines only: 10,000 instances would hold
+        // megabytes of it for as long as the server runs.
+        i.source = String::new();
     }
     if !loaded.failures.is_empty() {
         eprintln!(
