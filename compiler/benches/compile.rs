@@ -7,6 +7,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+/// The allocator of the `connector` binary (`runtime/src/main.rs`), which runs `check`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ENDPOINTS: usize = 2000;
 const VARIABLES: usize = 200;
 const RUNS: usize = 15;
