@@ -41,9 +41,13 @@ impl<T> Striped<T> {
         &self.0[STRIPE.with(|s| *s)].0
     }
 
-    /// Every copy.
-    fn all(&self) -> impl Iterator<Item = &T> {
-        self.0.iter().map(|p| &p.0)
+    /// The sum, over every copy, of the counter `field` picks.
+    fn sum(&self, field: impl Fn(&T) -> Option<&AtomicU64>) -> u64 {
+        self.0
+            .iter()
+            .filter_map(|p| field(&p.0))
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -59,7 +63,7 @@ impl Counter {
 
     /// The total.
     pub fn get(&self) -> u64 {
-        self.0.all().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.0.sum(|c| Some(c))
     }
 }
 
@@ -98,10 +102,7 @@ impl Histogram {
 
     /// The count of bucket `i` (not cumulative), over every copy.
     fn bucket(&self, i: usize) -> u64 {
-        self.0
-            .all()
-            .map(|c| c.buckets[i].load(Ordering::Relaxed))
-            .sum()
+        self.0.sum(|c| c.buckets.get(i))
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
@@ -121,11 +122,7 @@ impl Histogram {
         let _ = writeln!(
             out,
             "{name}_sum{braces} {}",
-            self.0
-                .all()
-                .map(|c| c.sum_us.load(Ordering::Relaxed))
-                .sum::<u64>() as f64
-                / 1e6
+            self.0.sum(|c| Some(&c.sum_us)) as f64 / 1e6
         );
         let _ = writeln!(out, "{name}_count{braces} {count}");
     }
@@ -185,11 +182,7 @@ impl Metrics {
     /// Upstream responses of one status so far.
     pub fn upstream_count(&self, status: u16) -> u64 {
         let i = usize::from(status).wrapping_sub(100);
-        self.upstream
-            .all()
-            .filter_map(|s| s.0.get(i))
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
+        self.upstream.sum(|s| s.0.get(i))
     }
 
     /// Everything, in the Prometheus text exposition format (version 0.0.4).

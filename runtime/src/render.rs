@@ -56,7 +56,7 @@ pub fn uses_secret(t: &Template, scope: &Scope<'_>) -> bool {
 /// Renders a URL template and parses the result.
 pub fn url(t: &Template, scope: &Scope<'_>) -> Result<url::Url> {
     let out = url_text(t, scope, None);
-    if has_dot_segment(&out) {
+    if dot_segments(&out).next().is_some() {
         // Where each reference's value went, to refuse a value that makes a whole path
         // segment `.` or `..`: the URL parser would resolve it away.
         let mut placed = Vec::new();
@@ -132,15 +132,21 @@ fn url_text<'t>(
     out
 }
 
-/// Whether the path of `url` has a whole segment `.` or `..`.
-fn has_dot_segment(url: &str) -> bool {
+/// The byte ranges of the path segments of `url` that are `.` or `..`.
+fn dot_segments(url: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let Some(slash) = url[after_scheme..].find('/') else {
-        return false;
-    };
-    let path = &url[after_scheme + slash..];
-    let path = path.find(['?', '#']).map_or(path, |i| &path[..i]);
-    path.split('/').any(|seg| seg == "." || seg == "..")
+    let path_start = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    let path_end = url[path_start..]
+        .find(['?', '#'])
+        .map_or(url.len(), |i| path_start + i);
+    let mut at = path_start;
+    url[path_start..path_end].split('/').filter_map(move |seg| {
+        let range = at..at + seg.len();
+        at += seg.len() + 1;
+        (seg == "." || seg == "..").then_some(range)
+    })
 }
 
 /// The longest URL sent, in bytes; servers commonly refuse more than 8 KiB.
@@ -158,25 +164,12 @@ pub fn long_url(len: usize) -> Error {
 
 /// The reference whose value makes a whole path segment `.` or `..`, if any.
 fn dot_segment<'a>(url: &str, placed: &[(std::ops::Range<usize>, &'a Ref)]) -> Option<&'a Ref> {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let path_start = after_scheme + url[after_scheme..].find('/')?;
-    let path_end = url[path_start..]
-        .find(['?', '#'])
-        .map_or(url.len(), |i| path_start + i);
-    let mut at = path_start;
-    for seg in url[path_start..path_end].split('/') {
-        let range = at..at + seg.len();
-        at += seg.len() + 1;
-        if seg == "." || seg == ".." {
-            if let Some((_, r)) = placed
-                .iter()
-                .find(|(p, _)| p.start < range.end && range.start < p.end)
-            {
-                return Some(r);
-            }
-        }
-    }
-    None
+    dot_segments(url).find_map(|range| {
+        placed
+            .iter()
+            .find(|(p, _)| p.start < range.end && range.start < p.end)
+            .map(|(_, r)| *r)
+    })
 }
 
 /// The URL text as it may be shown in an error (hidden when a secret went into it).

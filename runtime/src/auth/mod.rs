@@ -124,14 +124,20 @@ pub struct Authenticator {
     instance: Arc<Instance>,
     tokens: Arc<TokenCache>,
     key: String,
-    /// Where the credentials are in the cache, so that calls skip the lookup.
-    slot: Option<Slot>,
-    /// Credentials that need no request (Basic, bearer, API key): made once.
-    fixed: Option<Arc<Credentials>>,
+    source: Source,
     fetcher: Arc<dyn Fetcher>,
     token_requests: Arc<AtomicU64>,
     store: Arc<state::Store>,
     http: Http,
+}
+
+/// Where an authenticator's credentials come from.
+#[derive(Debug)]
+enum Source {
+    /// Credentials that need no request (Basic, bearer, API key): made once.
+    Fixed(Arc<Credentials>),
+    /// The token cache, at the instance's place in it (so that calls skip the lookup).
+    Cached(Slot),
 }
 
 impl std::fmt::Debug for dyn Fetcher {
@@ -183,13 +189,16 @@ impl Authenticator {
             token_requests: token_requests.clone(),
             store: store.clone(),
         });
+        let source = match fixed {
+            Some(c) => Source::Fixed(c),
+            None => Source::Cached(tokens.slot(&key, &fetcher)),
+        };
         Authenticator {
-            slot: fixed.is_none().then(|| tokens.slot(&key, &fetcher)),
+            source,
             fetcher,
             instance,
             tokens,
             key,
-            fixed,
             token_requests,
             store,
             http,
@@ -229,42 +238,37 @@ impl Authenticator {
     /// Valid credentials: from the cache while they are fresh, else new ones. Concurrent
     /// callers share one fetch.
     pub async fn credentials(&self) -> Result<Arc<Credentials>> {
-        match &self.fixed {
-            Some(c) => Ok(c.clone()),
-            None => self.tokens.get(&self.key, &self.fetcher).await,
-        }
+        self.credentials_for_call().await.map(|(c, _)| c)
     }
 
     /// Valid credentials for one call, and the token requests that call owes (those of a
     /// fetch it made itself; none when the cache, another caller or the background refresher
     /// supplied them).
     pub async fn credentials_for_call(&self) -> Result<(Arc<Credentials>, u64)> {
-        if let Some(c) = &self.fixed {
-            return Ok((c.clone(), 0));
-        }
-        let (c, fetched) = match &self.slot {
-            Some(slot) => {
-                self.tokens
-                    .get_counted_in(&self.key, slot, &self.fetcher)
-                    .await?
+        match &self.source {
+            Source::Fixed(c) => Ok((c.clone(), 0)),
+            Source::Cached(slot) => {
+                let (c, fetched) = self
+                    .tokens
+                    .get_counted(&self.key, slot, &self.fetcher)
+                    .await?;
+                let n = if fetched { c.requests } else { 0 };
+                Ok((c, n))
             }
-            None => self.tokens.get_counted(&self.key, &self.fetcher).await?,
-        };
-        let n = if fetched { c.requests } else { 0 };
-        Ok((c, n))
+        }
     }
 
     /// Fetches new credentials now, bypassing the cache (and replacing what it holds).
     pub async fn refresh(&self) -> Result<Arc<Credentials>> {
-        match &self.fixed {
-            Some(c) => Ok(c.clone()),
-            None => self.tokens.refresh(&self.key, &self.fetcher).await,
+        match &self.source {
+            Source::Fixed(c) => Ok(c.clone()),
+            Source::Cached(_) => self.tokens.refresh(&self.key, &self.fetcher).await,
         }
     }
 
     /// Drops `used` from the cache (the API refused it), unless it was already replaced.
     pub async fn invalidate(&self, used: &Arc<Credentials>) {
-        if self.fixed.is_none() {
+        if let Source::Cached(_) = self.source {
             self.tokens.invalidate(&self.key, used).await;
         }
     }

@@ -60,15 +60,47 @@ impl<'a> Body<'a> {
     }
 }
 
-/// What kind of JSON value `v` is, for messages: "an object", "a list", ….
-pub fn kind(v: &RawValue) -> &'static str {
-    match v.get().as_bytes().first() {
-        Some(b'{') => "an object",
-        Some(b'[') => "a list",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
+/// What kind of JSON value a record or a pointer's target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `{…}`.
+    Object,
+    /// `[…]`.
+    List,
+    /// `"…"`.
+    String,
+    /// `true` or `false`.
+    Boolean,
+    /// `null`.
+    Null,
+    /// A number.
+    Number,
+}
+
+impl Kind {
+    /// The kind of `v` (read from its first character: `v` is valid JSON).
+    pub fn of(v: &RawValue) -> Kind {
+        match v.get().as_bytes().first() {
+            Some(b'{') => Kind::Object,
+            Some(b'[') => Kind::List,
+            Some(b'"') => Kind::String,
+            Some(b't' | b'f') => Kind::Boolean,
+            Some(b'n') => Kind::Null,
+            _ => Kind::Number,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Object => "an object",
+            Kind::List => "a list",
+            Kind::String => "a string",
+            Kind::Boolean => "a boolean",
+            Kind::Null => "null",
+            Kind::Number => "a number",
+        })
     }
 }
 
@@ -270,6 +302,6 @@ mod tests {
         );
         let c = body(r#"{"a":1}"#);
         assert!(matches!(compact(c.root().unwrap()), Cow::Borrowed(_)));
-        assert_eq!(kind(b.root().unwrap()), "an object");
+        assert_eq!(Kind::of(b.root().unwrap()), Kind::Object);
     }
 }

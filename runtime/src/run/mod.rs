@@ -383,9 +383,9 @@ fn records<'a>(
             )),
             None => Ok(Vec::new()),
         },
-        Some(v) => match body::kind(v) {
-            "null" => Ok(Vec::new()),
-            "a list" => body::items(v).map_err(|e| {
+        Some(v) => match body::Kind::of(v) {
+            body::Kind::Null => Ok(Vec::new()),
+            body::Kind::List => body::items(v).map_err(|e| {
                 Error::new(ErrorKind::Response, format!("{place}: `{p}`: {e}"))
             }),
             other => Err(Error::new(

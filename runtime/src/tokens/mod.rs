@@ -158,7 +158,6 @@ impl TokenCache {
                 })
                 .clone()
         });
-        self.touch(&e, Instant::now());
         e.fetcher.get_or_init(|| fetcher.clone());
         e
     }
@@ -172,48 +171,22 @@ impl TokenCache {
         }
     }
 
-    /// The place of `key` in the cache, for a caller that asks for it often: calls through
-    /// [`TokenCache::get_counted_in`] skip looking it up.
+    /// The place of `key` in the cache, made once by its user (an instance's authenticator)
+    /// so that each call skips looking it up.
     pub fn slot(&self, key: &str, fetcher: &Arc<dyn Fetcher>) -> Slot {
         Slot(self.entry(key, fetcher))
     }
 
-    /// Valid credentials for `key`, fetched with `fetcher` when needed.
-    pub async fn get(
-        self: &Arc<Self>,
-        key: &str,
-        fetcher: &Arc<dyn Fetcher>,
-    ) -> Result<Arc<Credentials>> {
-        self.get_counted(key, fetcher).await.map(|(c, _)| c)
-    }
-
-    /// Like [`TokenCache::get`], and whether this caller fetched the credentials itself (its
-    /// call then owes [`Credentials::requests`] token requests).
+    /// Valid credentials for `key` (whose [`Slot`] the caller holds), fetched with `fetcher`
+    /// when needed, and whether this caller fetched them itself (its call then owes
+    /// [`Credentials::requests`] token requests).
     pub async fn get_counted(
-        self: &Arc<Self>,
-        key: &str,
-        fetcher: &Arc<dyn Fetcher>,
-    ) -> Result<(Arc<Credentials>, bool)> {
-        let entry = self.entry(key, fetcher);
-        self.get_entry(key, &entry, fetcher).await
-    }
-
-    /// [`TokenCache::get_counted`] for the key whose [`Slot`] the caller holds.
-    pub async fn get_counted_in(
         self: &Arc<Self>,
         key: &str,
         slot: &Slot,
         fetcher: &Arc<dyn Fetcher>,
     ) -> Result<(Arc<Credentials>, bool)> {
-        self.get_entry(key, &slot.0, fetcher).await
-    }
-
-    async fn get_entry(
-        self: &Arc<Self>,
-        key: &str,
-        entry: &Arc<Entry>,
-        fetcher: &Arc<dyn Fetcher>,
-    ) -> Result<(Arc<Credentials>, bool)> {
+        let entry = &slot.0;
         let now = Instant::now();
         self.touch(entry, now);
         if let Some(c) = entry.current() {
@@ -270,6 +243,7 @@ impl TokenCache {
     /// Fetches new credentials for `key` now, whatever the cache holds.
     pub async fn refresh(&self, key: &str, fetcher: &Arc<dyn Fetcher>) -> Result<Arc<Credentials>> {
         let entry = self.entry(key, fetcher);
+        self.touch(&entry, Instant::now());
         let _guard = entry.fetch_lock.lock().await;
         self.fetch(key, &entry, fetcher, true).await
     }
