@@ -957,17 +957,10 @@ fn concurrent_calls_share_one_token_request() {
             let conn = Arc::clone(&conn);
             tasks.spawn(async move {
                 let mut got = Vec::new();
-                conn.call(
-                    "get_item",
-                    &[("id".to_owned(), Given::Text(id.to_string()))],
-                    &mut |r| {
-                        got.push(serde_json::from_str::<serde_json::Value>(r.get()).unwrap());
-                        Ok(())
-                    },
-                    &mut |_| {},
-                )
-                .await
-                .unwrap();
+                let inputs = [("id".to_owned(), Given::Text(id.to_string()))];
+                support::call_into(&conn, "get_item", &inputs, &mut got)
+                    .await
+                    .unwrap();
                 got[0]["id"].as_u64().unwrap()
             });
         }

@@ -335,14 +335,11 @@ fn a_link_to_another_origin_is_refused() {
     ));
     let mut records = Vec::new();
     let inputs = Vec::new();
-    let result = env.rt.block_on(conn.call(
+    let result = env.rt.block_on(support::call_into(
+        &conn,
         "list_logs",
         &inputs,
-        &mut |r| {
-            records.push(serde_json::from_str::<serde_json::Value>(r.get()).unwrap());
-            Ok(())
-        },
-        &mut |_| {},
+        &mut records,
     ));
     let e = result.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Response);

@@ -656,15 +656,9 @@ fn call(f: &Fixture, conn: &Connection) -> Outcome {
     let mut records = Vec::new();
     // The call runs on this thread (`block_on`), where the subscriber is the default.
     let result = tracing::subscriber::with_default(subscriber, || {
-        f.env.rt.block_on(conn.call(
-            "list_items",
-            &[],
-            &mut |r| {
-                records.push(serde_json::from_str(r.get()).expect("a record is JSON"));
-                Ok(())
-            },
-            &mut |_| {},
-        ))
+        f.env
+            .rt
+            .block_on(support::call_into(conn, "list_items", &[], &mut records))
     });
     let elapsed = started.elapsed();
     let log = captured.text();

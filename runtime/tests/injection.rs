@@ -958,15 +958,9 @@ impl Harness {
             .into_iter()
             .collect();
         let mut records = Vec::new();
-        let result = self.rt.block_on(conn.call(
-            endpoint,
-            &inputs,
-            &mut |r| {
-                records.push(serde_json::from_str(r.get()).expect("a record is JSON"));
-                Ok(())
-            },
-            &mut |_| {},
-        ));
+        let result = self
+            .rt
+            .block_on(support::call_into(conn, endpoint, &inputs, &mut records));
         let outcome = match result {
             Ok(_) => Ok(records),
             Err(e) => Err((Some(e.kind()), e.message().to_owned())),

@@ -13,6 +13,26 @@ use runtime::instance;
 use runtime::resolve::Given;
 use runtime::run::{Connection, Stats};
 
+/// Calls `endpoint`, adding each record, read as JSON, to `records` as it arrives: after an
+/// error, those of the pages before are there.
+pub async fn call_into(
+    conn: &Connection,
+    endpoint: &str,
+    inputs: &[(String, Given)],
+    records: &mut Vec<serde_json::Value>,
+) -> runtime::Result<Stats> {
+    conn.call(
+        endpoint,
+        inputs,
+        &mut |r| {
+            records.push(serde_json::from_str(r.get()).expect("a record is JSON"));
+            Ok(())
+        },
+        &mut |_| {},
+    )
+    .await
+}
+
 /// The bundled sandbox connector.
 pub fn sandbox_connector() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors/sandbox.yaml")
@@ -161,15 +181,9 @@ impl Env {
             .map(|(k, v)| (k.to_string(), Given::Text(v.to_string())))
             .collect();
         let mut records = Vec::new();
-        let stats = self.rt.block_on(conn.call(
-            endpoint,
-            &inputs,
-            &mut |r| {
-                records.push(serde_json::from_str(r.get()).expect("a record is JSON"));
-                Ok(())
-            },
-            &mut |_| {},
-        ))?;
+        let stats = self
+            .rt
+            .block_on(call_into(conn, endpoint, &inputs, &mut records))?;
         Ok((records, stats))
     }
 
